@@ -1,0 +1,38 @@
+//! Command-line interface: one module per command group.
+
+mod bench;
+mod sim;
+mod tasks;
+
+use clap::{Parser, Subcommand};
+
+/// dexstudio: dexterous-hand experts, visuomotor students, and a studio to watch them.
+#[derive(Parser, Debug)]
+#[command(name = "dexstudio", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List and validate task specs.
+    #[command(subcommand)]
+    Tasks(tasks::TasksCmd),
+    /// Run the simulator headless.
+    #[command(subcommand)]
+    Sim(sim::SimCmd),
+    /// Benchmarks that print figures.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Some(Command::Tasks(c)) => tasks::run(c),
+        Some(Command::Sim(c)) => sim::run(c),
+        Some(Command::Bench(c)) => bench::run(c),
+        None => sim::demo(),
+    }
+}
