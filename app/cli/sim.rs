@@ -19,6 +19,41 @@ pub enum SimCmd {
     /// Roll out a policy for N control steps; prints the return, the success
     /// and a hash of the trajectory.
     Rollout(RolloutArgs),
+    /// Success rate of a policy over N episodes, with a 95% interval.
+    Eval(EvalArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Task names (repeatable); or use --suite.
+    #[arg(long, required_unless_present = "suite")]
+    task: Vec<String>,
+    /// Evaluate every task of a suite.
+    #[arg(long)]
+    suite: Option<String>,
+    /// Policy.
+    #[arg(long, value_enum, default_value = "scripted")]
+    policy: Policy,
+    /// Episodes per task.
+    #[arg(long, default_value_t = 50)]
+    episodes: u64,
+    /// First episode seed; episode i uses seed + i.
+    #[arg(long, default_value_t = 1_000_000)]
+    seed: u64,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct EvalRow {
+    task: String,
+    policy: Policy,
+    episodes: u64,
+    solved: usize,
+    success_rate: f64,
+    ci95: (f64, f64),
+    mean_return: f64,
 }
 
 /// Which policy drives the hand.
@@ -76,6 +111,34 @@ struct RolloutReport {
 
 pub fn run(cmd: SimCmd) -> anyhow::Result<()> {
     match cmd {
+        SimCmd::Eval(a) => {
+            let catalog = Catalog::bundled()?;
+            let tasks: Vec<String> = match &a.suite {
+                Some(s) => catalog.suite(s)?.to_vec(),
+                None => a.task.clone(),
+            };
+            let mut rows = Vec::new();
+            for t in &tasks {
+                rows.push(evaluate(&catalog, t, &a)?);
+            }
+            emit(a.json, &rows, |rows| {
+                println!(
+                    "{:<16} {:>9} {:>9} {:>8} {:>17} {:>11}",
+                    "task", "policy", "episodes", "success", "95% CI", "mean return"
+                );
+                for r in rows {
+                    println!(
+                        "{:<16} {:>9} {:>9} {:>8.3} {:>17} {:>11.2}",
+                        r.task,
+                        format!("{:?}", r.policy).to_lowercase(),
+                        r.episodes,
+                        r.success_rate,
+                        format!("[{:.3}, {:.3}]", r.ci95.0, r.ci95.1),
+                        r.mean_return
+                    );
+                }
+            })
+        }
         SimCmd::Rollout(a) => {
             let report = rollout(&a)?;
             emit(a.json, &report, |r| {
@@ -94,6 +157,71 @@ pub fn run(cmd: SimCmd) -> anyhow::Result<()> {
             })
         }
     }
+}
+
+fn action(
+    policy: Policy,
+    env: &Env,
+    rng: &mut ChaCha8Rng,
+    scripted: &mut Scripted,
+) -> anyhow::Result<Vec<f32>> {
+    let n = env.action_dim();
+    Ok(match policy {
+        Policy::Random => (0..n).map(|_| rng.random_range(-1.0f32..=1.0)).collect(),
+        Policy::Zero => vec![0.0; n],
+        Policy::Scripted => scripted.act(env).with_context(|| {
+            format!(
+                "task `{}` has no scripted controller (reach and pose tasks do)",
+                env.task().spec.name
+            )
+        })?,
+    })
+}
+
+fn evaluate(catalog: &Catalog, task: &str, a: &EvalArgs) -> anyhow::Result<EvalRow> {
+    let mut env = Env::from_catalog(
+        catalog,
+        task,
+        EnvConfig {
+            render: false,
+            ..EnvConfig::default()
+        },
+    )?;
+    let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
+    let mut scripted = Scripted::default();
+    let bar = indicatif::ProgressBar::new(a.episodes);
+    if a.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix:>16} [{bar:30}] {pos}/{len} episodes {msg}",
+        )?
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(task.to_string());
+    let (mut solved, mut ret) = (0usize, 0.0f64);
+    for ep in 0..a.episodes {
+        env.reset(a.seed + ep);
+        while !env.is_done() {
+            let act = action(a.policy, &env, &mut rng, &mut scripted)?;
+            env.step(&act)?;
+        }
+        solved += usize::from(env.is_solved());
+        ret += env.episode_return();
+        bar.inc(1);
+        bar.set_message(format!("success {:.2}", solved as f64 / (ep + 1) as f64));
+    }
+    bar.finish_and_clear();
+    Ok(EvalRow {
+        task: task.to_string(),
+        policy: a.policy,
+        episodes: a.episodes,
+        solved,
+        success_rate: solved as f64 / a.episodes.max(1) as f64,
+        ci95: dexsim::stats::wilson95(solved, a.episodes as usize),
+        mean_return: ret / a.episodes.max(1) as f64,
+    })
 }
 
 fn rollout(a: &RolloutArgs) -> anyhow::Result<RolloutReport> {

@@ -14,6 +14,7 @@ pub mod render;
 pub mod scene;
 pub mod scripted;
 pub mod spec;
+pub mod stats;
 pub mod task;
 pub mod vec_env;
 

@@ -199,11 +199,22 @@ fn line_of_key(source: &str, key: &str) -> (usize, usize) {
 pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, source: &str) -> Result<T> {
     toml::from_str(source).map_err(|e| {
         let (line, column) = e.span().map_or((1, 1), |s| line_col(source, s.start));
+        // Type errors point at the value; name the field it belongs to.
+        let key = source
+            .lines()
+            .nth(line - 1)
+            .and_then(|l| l.split_once('='))
+            .map(|(k, _)| k.trim().to_string())
+            .filter(|k| !k.is_empty() && !e.message().contains(k.as_str()));
+        let message = match key {
+            Some(k) => format!("field `{k}`: {}", e.message()),
+            None => e.message().to_string(),
+        };
         SimError::Spec {
             path: path.to_path_buf(),
             line,
             column,
-            message: e.message().to_string(),
+            message,
         }
     })
 }
