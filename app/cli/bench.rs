@@ -29,10 +29,73 @@ pub enum BenchCmd {
         /// Camera image size.
         #[arg(long, default_value_t = 64)]
         image: usize,
+        /// Also run the MuJoCo peer (bench/mujoco_peer.py) on the same MJCF
+        /// scene, timestep and control pattern, and report the ratio.
+        #[arg(long)]
+        peer: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What the MuJoCo peer reported, or why it was skipped.
+#[derive(Serialize, serde::Deserialize, Default)]
+struct Peer {
+    #[serde(default)]
+    engine: String,
+    #[serde(default)]
+    physics_steps_per_sec: f64,
+    #[serde(default)]
+    skipped: Option<String>,
+}
+
+/// Run the peer script on one thread (pinned to core 0 when taskset exists).
+fn run_peer(scene: &std::path::Path, frame_skip: usize, seconds: f64) -> Peer {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/mujoco_peer.py");
+    let mut cmd = if which("taskset") {
+        let mut c = std::process::Command::new("taskset");
+        c.args(["-c", "0", "python3"]);
+        c
+    } else {
+        std::process::Command::new("python3")
+    };
+    cmd.arg(&script)
+        .arg(scene)
+        .args(["--frame-skip", &frame_skip.to_string(), "--seconds", &seconds.to_string()]);
+    match cmd.output() {
+        Err(e) => Peer { skipped: Some(format!("cannot run python3 ({e})")), ..Peer::default() },
+        Ok(out) if !out.status.success() => Peer {
+            skipped: Some(format!("peer failed: {}", String::from_utf8_lossy(&out.stderr).trim())),
+            ..Peer::default()
+        },
+        Ok(out) => serde_json::from_slice(&out.stdout).unwrap_or_else(|e| Peer {
+            skipped: Some(format!("unreadable peer output ({e})")),
+            ..Peer::default()
+        }),
+    }
+}
+
+fn which(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+}
+
+/// Raw physics steps per second: the peer's exact workload (random PD
+/// targets every `frame_skip` steps), without observations or rewards.
+fn physics_rate(scene: &Scene, frame_skip: usize, secs: f64, rng: &mut ChaCha8Rng) -> f64 {
+    let mut p = scene.physics.clone();
+    let mut pipeline = rapier3d::prelude::PhysicsPipeline::new();
+    let (mut steps, t0) = (0usize, Instant::now());
+    while t0.elapsed().as_secs_f64() < secs {
+        let ctrl: Vec<f32> = scene.actuators.iter().map(|a| rng.random_range(a.lo..=a.hi)).collect();
+        scene.controls.apply_controls_multibody(&mut p.bodies, &mut p.multibody_joints, &ctrl);
+        for _ in 0..frame_skip {
+            p.step(&mut pipeline);
+        }
+        steps += frame_skip;
+    }
+    steps as f64 / t0.elapsed().as_secs_f64()
 }
 
 #[derive(Serialize)]
@@ -45,6 +108,12 @@ struct SimBench {
     env_steps_per_sec_1thread: f64,
     /// Physics steps per second, one thread (env steps × frame skip).
     physics_steps_per_sec_1thread: f64,
+    /// Physics steps per second of the bare world under the peer's workload.
+    raw_physics_steps_per_sec_1thread: f64,
+    /// The MuJoCo peer on the same file, if run.
+    peer: Option<Peer>,
+    /// raw_physics_steps_per_sec_1thread / peer physics steps per second.
+    ratio_vs_peer: Option<f64>,
     /// Env steps per second with the camera image rendered every step.
     env_steps_per_sec_1thread_with_camera: f64,
     /// VecEnv env steps per second on a 1-thread pool (the scaling baseline).
@@ -91,13 +160,7 @@ fn vec_rate(v: &mut VecEnv, n_act: usize, secs: f64, rng: &mut ChaCha8Rng) -> an
 }
 
 pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
-    let BenchCmd::Sim {
-        task,
-        seconds,
-        envs,
-        image,
-        json,
-    } = cmd;
+    let BenchCmd::Sim { task, seconds, envs, image, peer, json } = cmd;
     let catalog = Catalog::bundled()?;
     let spec = catalog.task(&task)?;
     let scene = Arc::new(Scene::load(&catalog.dir.join(&spec.scene))?);
@@ -112,7 +175,7 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     };
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     if !json {
-        eprintln!("measuring {task}: {seconds:.0} s per figure, 5 figures ...");
+        eprintln!("measuring {task}: {seconds:.0} s per figure, {} figures ...", if peer { 7 } else { 6 });
     }
     let mut env = Env::new(Arc::clone(&scene), Arc::clone(&t), state_only)?;
     env_rate(&mut env, 0.3, &mut rng)?; // warm-up
@@ -136,6 +199,12 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         frames += 1;
     }
     let camera_fps = frames as f64 / t0.elapsed().as_secs_f64();
+    let raw = physics_rate(&scene, env.frame_skip(), seconds, &mut rng);
+    let peer = peer.then(|| run_peer(&scene.path, env.frame_skip(), seconds));
+    let ratio = peer
+        .as_ref()
+        .filter(|p| p.skipped.is_none() && p.physics_steps_per_sec > 0.0)
+        .map(|p| raw / p.physics_steps_per_sec);
     let report = SimBench {
         task: task.clone(),
         dof: n_act,
@@ -143,6 +212,9 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         frame_skip: env.frame_skip(),
         env_steps_per_sec_1thread: one,
         physics_steps_per_sec_1thread: one * env.frame_skip() as f64,
+        raw_physics_steps_per_sec_1thread: raw,
+        peer,
+        ratio_vs_peer: ratio,
         env_steps_per_sec_1thread_with_camera: one_cam,
         vec_env_steps_per_sec_1core: vec1,
         vec_env_steps_per_sec_all_cores: vec_all,
@@ -165,6 +237,21 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
             "  physics steps/s, 1 thread        {:>10.0}",
             r.physics_steps_per_sec_1thread
         );
+        println!(
+            "  raw physics steps/s, 1 thread    {:>10.0}",
+            r.raw_physics_steps_per_sec_1thread
+        );
+        match (&r.peer, r.ratio_vs_peer) {
+            (Some(p), Some(ratio)) => println!(
+                "  {} physics steps/s     {:>10.0}  (dexsim/peer {:.2}x)",
+                p.engine, p.physics_steps_per_sec, ratio
+            ),
+            (Some(p), None) => println!(
+                "  peer skipped: {}",
+                p.skipped.as_deref().unwrap_or("no figure")
+            ),
+            _ => {}
+        }
         println!(
             "  env steps/s, 1 thread + camera   {:>10.0}",
             r.env_steps_per_sec_1thread_with_camera
