@@ -60,13 +60,22 @@ fn run_peer(scene: &std::path::Path, frame_skip: usize, seconds: f64) -> Peer {
     } else {
         std::process::Command::new("python3")
     };
-    cmd.arg(&script)
-        .arg(scene)
-        .args(["--frame-skip", &frame_skip.to_string(), "--seconds", &seconds.to_string()]);
+    cmd.arg(&script).arg(scene).args([
+        "--frame-skip",
+        &frame_skip.to_string(),
+        "--seconds",
+        &seconds.to_string(),
+    ]);
     match cmd.output() {
-        Err(e) => Peer { skipped: Some(format!("cannot run python3 ({e})")), ..Peer::default() },
+        Err(e) => Peer {
+            skipped: Some(format!("cannot run python3 ({e})")),
+            ..Peer::default()
+        },
         Ok(out) if !out.status.success() => Peer {
-            skipped: Some(format!("peer failed: {}", String::from_utf8_lossy(&out.stderr).trim())),
+            skipped: Some(format!(
+                "peer failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
             ..Peer::default()
         },
         Ok(out) => serde_json::from_slice(&out.stdout).unwrap_or_else(|e| Peer {
@@ -88,8 +97,14 @@ fn physics_rate(scene: &Scene, frame_skip: usize, secs: f64, rng: &mut ChaCha8Rn
     let mut pipeline = rapier3d::prelude::PhysicsPipeline::new();
     let (mut steps, t0) = (0usize, Instant::now());
     while t0.elapsed().as_secs_f64() < secs {
-        let ctrl: Vec<f32> = scene.actuators.iter().map(|a| rng.random_range(a.lo..=a.hi)).collect();
-        scene.controls.apply_controls_multibody(&mut p.bodies, &mut p.multibody_joints, &ctrl);
+        let ctrl: Vec<f32> = scene
+            .actuators
+            .iter()
+            .map(|a| rng.random_range(a.lo..=a.hi))
+            .collect();
+        scene
+            .controls
+            .apply_controls_multibody(&mut p.bodies, &mut p.multibody_joints, &ctrl);
         for _ in 0..frame_skip {
             p.step(&mut pipeline);
         }
@@ -160,7 +175,14 @@ fn vec_rate(v: &mut VecEnv, n_act: usize, secs: f64, rng: &mut ChaCha8Rng) -> an
 }
 
 pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
-    let BenchCmd::Sim { task, seconds, envs, image, peer, json } = cmd;
+    let BenchCmd::Sim {
+        task,
+        seconds,
+        envs,
+        image,
+        peer,
+        json,
+    } = cmd;
     let catalog = Catalog::bundled()?;
     let spec = catalog.task(&task)?;
     let scene = Arc::new(Scene::load(&catalog.dir.join(&spec.scene))?);
@@ -175,7 +197,10 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     };
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     if !json {
-        eprintln!("measuring {task}: {seconds:.0} s per figure, {} figures ...", if peer { 7 } else { 6 });
+        eprintln!(
+            "measuring {task}: {seconds:.0} s per figure, {} figures ...",
+            if peer { 7 } else { 6 }
+        );
     }
     let mut env = Env::new(Arc::clone(&scene), Arc::clone(&t), state_only)?;
     env_rate(&mut env, 0.3, &mut rng)?; // warm-up

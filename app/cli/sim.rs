@@ -235,7 +235,7 @@ fn rollout(a: &RolloutArgs) -> anyhow::Result<RolloutReport> {
             render,
         },
     )?;
-    let mut rng = ChaCha8Rng::seed_from_u64(a.seed ^ 0x5eed_0f_a11_ac7);
+    let mut rng = ChaCha8Rng::seed_from_u64(a.seed ^ 0x05ee_d0fa_11ac);
     let mut scripted = Scripted::default();
     let mut hash = TrajectoryHash::default();
     let mut seed = a.seed;

@@ -180,7 +180,6 @@ impl Env {
                 let noise = spec.init_noise as f32 * (2.0 * rng.random::<f32>() - 1.0);
                 (a.joint, (0.0f32).clamp(a.lo, a.hi) + noise)
             })
-            .map(|(j, q)| (j, q))
             .collect();
         physics.set_joint_q(&init);
         for &b in &self.task.bodies {

@@ -130,11 +130,12 @@ fn dls_step(jac: &[Vec<f64>], err: &[f64], lambda: f64) -> Vec<f64> {
         if p.abs() < 1e-12 {
             continue;
         }
-        for row in 0..m {
+        let pivot_row = a[col].clone();
+        for (row, r) in a.iter_mut().enumerate() {
             if row != col {
-                let f = a[row][col] / p;
-                for k in col..=m {
-                    a[row][k] -= f * a[col][k];
+                let f = r[col] / p;
+                for (x, pv) in r.iter_mut().zip(&pivot_row).skip(col) {
+                    *x -= f * pv;
                 }
             }
         }

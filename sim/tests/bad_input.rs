@@ -55,14 +55,14 @@ fn malformed_mjcf_names_the_file() {
 #[test]
 fn unknown_task_lists_the_known_ones() {
     let cat = Catalog::bundled().expect("catalog");
-    let err = cat.task("key-turn-extreme").err().expect("unknown task");
+    let err = cat.task("key-turn-extreme").expect_err("unknown task");
     let msg = err.to_string();
     assert!(msg.contains("unknown task `key-turn-extreme`"), "{msg}");
     assert!(
         msg.contains("key-turn-hard"),
         "the message must list the known tasks: {msg}"
     );
-    let err = cat.suite("dex99").err().expect("unknown suite");
+    let err = cat.suite("dex99").expect_err("unknown suite");
     assert!(err.to_string().contains("dex10"), "{err}");
 }
 
@@ -80,7 +80,7 @@ fn wrong_toml_field_names_file_field_and_line() {
         .expect("line")
         + 1;
     let path = tmp("typo.toml", &text);
-    let err = TaskSpec::load(&path).err().expect("typo must be rejected");
+    let err = TaskSpec::load(&path).expect_err("typo must be rejected");
     match &err {
         SimError::Spec {
             path: p,
@@ -136,7 +136,7 @@ fn nan_actions_are_errors_and_out_of_range_is_clamped() {
     let before = env.state_vector();
     let mut a = vec![0.0f32; n];
     a[3] = f32::NAN;
-    let err = env.step(&a).err().expect("NaN must be rejected");
+    let err = env.step(&a).expect_err("NaN must be rejected");
     assert!(
         matches!(err, SimError::NonFiniteAction { index: 3, .. }),
         "{err:?}"
@@ -148,7 +148,7 @@ fn nan_actions_are_errors_and_out_of_range_is_clamped() {
         before,
         "a rejected action leaves the state untouched"
     );
-    let err = env.step(&vec![0.0; n - 1]).err().expect("wrong length");
+    let err = env.step(&vec![0.0; n - 1]).expect_err("wrong length");
     assert!(err.to_string().contains(&format!("{n} actuators")), "{err}");
     // Finite values beyond [-1, 1] act exactly like the bound.
     let snap = env.snapshot();

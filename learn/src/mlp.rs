@@ -1,0 +1,103 @@
+//! A multi-layer perceptron: the trunk of actors, critics and heads.
+
+use candle_core::{Module, Tensor};
+use candle_nn::{Linear, VarBuilder, linear};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{LearnError, Result};
+
+/// Shape of an MLP; serialised beside checkpoints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MlpConfig {
+    /// Input width.
+    pub input: usize,
+    /// Hidden layer widths.
+    #[serde(default = "default_hidden")]
+    pub hidden: Vec<usize>,
+    /// Output width.
+    pub output: usize,
+}
+
+fn default_hidden() -> Vec<usize> {
+    vec![256, 256]
+}
+
+/// Linear layers with ELU between them (none after the last).
+#[derive(Clone, Debug)]
+pub struct Mlp {
+    layers: Vec<Linear>,
+}
+
+impl Mlp {
+    /// Build under `vb`, naming layers `l0`, `l1`, ... so checkpoints mirror
+    /// the struct tree.
+    pub fn new(cfg: &MlpConfig, vb: VarBuilder) -> Result<Self> {
+        if cfg.input == 0 || cfg.output == 0 || cfg.hidden.contains(&0) {
+            return Err(LearnError::Config {
+                field: "hidden",
+                message: format!("layer widths must be positive, got {cfg:?}"),
+            });
+        }
+        let widths: Vec<usize> = std::iter::once(cfg.input)
+            .chain(cfg.hidden.iter().copied())
+            .chain(std::iter::once(cfg.output))
+            .collect();
+        let layers = widths
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| linear(w[0], w[1], vb.pp(format!("l{i}"))))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Self { layers })
+    }
+
+    /// Apply the network to a `[batch, input]` tensor.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut h = x.clone();
+        let last = self.layers.len().saturating_sub(1);
+        for (i, l) in self.layers.iter().enumerate() {
+            h = l.forward(&h)?;
+            if i < last {
+                h = h.elu(1.0)?;
+            }
+        }
+        Ok(h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{DType, Device, Tensor};
+    use candle_nn::{VarBuilder, VarMap};
+
+    use super::{Mlp, MlpConfig};
+
+    #[test]
+    fn forward_shape_and_zero_width_error() {
+        let map = VarMap::new();
+        let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
+        let cfg = MlpConfig {
+            input: 5,
+            hidden: vec![8, 8],
+            output: 3,
+        };
+        let mlp = Mlp::new(&cfg, vb.pp("actor")).expect("build");
+        let x = Tensor::ones((4, 5), DType::F32, &Device::Cpu).expect("x");
+        let y = mlp.forward(&x).expect("forward");
+        assert_eq!(y.dims(), &[4, 3]);
+        assert!(
+            map.data()
+                .lock()
+                .expect("lock")
+                .contains_key("actor.l2.weight")
+        );
+        let bad = MlpConfig {
+            input: 5,
+            hidden: vec![0],
+            output: 3,
+        };
+        let map = VarMap::new();
+        let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
+        let err = Mlp::new(&bad, vb).expect_err("zero width rejected");
+        assert!(err.to_string().contains("hidden"), "{err}");
+    }
+}

@@ -1,0 +1,3 @@
+//! egui panels: functions from a view of the data to widgets.
+
+pub mod hud;
