@@ -37,6 +37,137 @@ pub enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Fingertip positions of the same MJCF hand under the same position
+    /// targets, dexsim against MuJoCo (needs `pip install mujoco`).
+    Agree {
+        /// Task whose scene is compared.
+        #[arg(long, default_value = "reach-hard")]
+        task: String,
+        /// Random target sets.
+        #[arg(long, default_value_t = 20)]
+        targets: usize,
+        /// Physics steps each target is held.
+        #[arg(long, default_value_t = 500)]
+        steps: usize,
+        /// Build the hand with the split articulation instead of the exact one.
+        #[arg(long)]
+        split: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Solver iterations (rapier substeps) against contact penetration and
+    /// joint-limit excursions: how the default was chosen.
+    Substeps {
+        /// Task name.
+        #[arg(long, default_value = "obj-hold-hard")]
+        task: String,
+        /// Episodes per setting.
+        #[arg(long, default_value_t = 10)]
+        episodes: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Solver iterations compared by `bench substeps`.
+const ITERATIONS: [usize; 4] = [1, 2, 4, 8];
+
+#[derive(Serialize)]
+struct SubstepRow {
+    solver_iterations: usize,
+    physics_steps_per_sec: f64,
+    /// Deepest contact penetration seen (mm).
+    max_penetration_mm: f64,
+    /// Mean over steps with contact of the deepest penetration (mm).
+    mean_penetration_mm: f64,
+    /// Largest excursion of an actuated joint past its limit (mrad or mm).
+    max_limit_violation_milli: f64,
+    /// Episodes that ended in a divergence error.
+    diverged: usize,
+}
+
+/// Compare rapier solver iterations on one task: speed against contact
+/// penetration and joint-limit excursions, under random actions held for
+/// five control steps (so contacts build up and persist).
+fn substeps(task: &str, episodes: u64, json: bool) -> anyhow::Result<()> {
+    let catalog = Catalog::bundled()?;
+    let spec = catalog.task(task)?;
+    let base = Scene::load(&catalog.dir.join(&spec.scene))?;
+    let mut rows = Vec::new();
+    for it in ITERATIONS {
+        let mut scene = base.clone();
+        scene.physics.params.num_solver_iterations = it;
+        let scene = Arc::new(scene);
+        let t = Arc::new(dexsim::task::Task::new(spec, &scene)?);
+        let cfg = EnvConfig {
+            image_size: 16,
+            render: false,
+            ..EnvConfig::default()
+        };
+        let mut env = Env::new(Arc::clone(&scene), t, cfg)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let (mut max_pen, mut sum_pen, mut n_pen, mut max_viol, mut diverged) =
+            (0.0f32, 0.0f64, 0usize, 0.0f32, 0);
+        let (mut steps, t0) = (0usize, Instant::now());
+        for ep in 0..episodes {
+            env.reset(500 + ep);
+            let mut action = random_actions(&mut rng, env.action_dim());
+            while !env.is_done() {
+                if env.snapshot().step() % 5 == 0 {
+                    action = random_actions(&mut rng, env.action_dim());
+                }
+                if env.step(&action).is_err() {
+                    diverged += 1;
+                    break;
+                }
+                steps += env.frame_skip();
+                let p = env.physics();
+                let pen = p.max_penetration();
+                if pen > 0.0 {
+                    max_pen = max_pen.max(pen);
+                    sum_pen += f64::from(pen);
+                    n_pen += 1;
+                }
+                for a in &scene.actuators {
+                    let q = p.joint_q(a.joint);
+                    max_viol = max_viol.max((a.lo - q).max(q - a.hi).max(0.0));
+                }
+            }
+        }
+        rows.push(SubstepRow {
+            solver_iterations: it,
+            physics_steps_per_sec: steps as f64 / t0.elapsed().as_secs_f64(),
+            max_penetration_mm: f64::from(max_pen) * 1e3,
+            mean_penetration_mm: sum_pen / n_pen.max(1) as f64 * 1e3,
+            max_limit_violation_milli: f64::from(max_viol) * 1e3,
+            diverged,
+        });
+    }
+    emit(json, &rows, |rows| {
+        println!("{task}: {episodes} episodes of held random actions per setting");
+        println!(
+            "{:>10} {:>16} {:>14} {:>15} {:>16} {:>9}",
+            "iterations",
+            "physics steps/s",
+            "max pen. (mm)",
+            "mean pen. (mm)",
+            "limit exc. (m-)",
+            "diverged"
+        );
+        for r in rows {
+            println!(
+                "{:>10} {:>16.0} {:>14.2} {:>15.2} {:>16.2} {:>9}",
+                r.solver_iterations,
+                r.physics_steps_per_sec,
+                r.max_penetration_mm,
+                r.mean_penetration_mm,
+                r.max_limit_violation_milli,
+                r.diverged
+            );
+        }
+    })
 }
 
 /// What the MuJoCo peer reported, or why it was skipped.
@@ -102,9 +233,7 @@ fn physics_rate(scene: &Scene, frame_skip: usize, secs: f64, rng: &mut ChaCha8Rn
             .iter()
             .map(|a| rng.random_range(a.lo..=a.hi))
             .collect();
-        scene
-            .controls
-            .apply_controls_multibody(&mut p.bodies, &mut p.multibody_joints, &ctrl);
+        scene.apply_controls(&mut p, &ctrl);
         for _ in 0..frame_skip {
             p.step(&mut pipeline);
         }
@@ -125,10 +254,14 @@ struct SimBench {
     physics_steps_per_sec_1thread: f64,
     /// Physics steps per second of the bare world under the peer's workload.
     raw_physics_steps_per_sec_1thread: f64,
+    /// The same with `Articulation::Split` (fingers as separate multibodies).
+    raw_physics_split_steps_per_sec_1thread: f64,
     /// The MuJoCo peer on the same file, if run.
     peer: Option<Peer>,
     /// raw_physics_steps_per_sec_1thread / peer physics steps per second.
     ratio_vs_peer: Option<f64>,
+    /// The split articulation's raw physics / peer.
+    split_ratio_vs_peer: Option<f64>,
     /// Env steps per second with the camera image rendered every step.
     env_steps_per_sec_1thread_with_camera: f64,
     /// VecEnv env steps per second on a 1-thread pool (the scaling baseline).
@@ -175,14 +308,39 @@ fn vec_rate(v: &mut VecEnv, n_act: usize, secs: f64, rng: &mut ChaCha8Rng) -> an
 }
 
 pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
-    let BenchCmd::Sim {
-        task,
-        seconds,
-        envs,
-        image,
-        peer,
-        json,
-    } = cmd;
+    match cmd {
+        BenchCmd::Substeps {
+            task,
+            episodes,
+            json,
+        } => substeps(&task, episodes, json),
+        BenchCmd::Agree {
+            task,
+            targets,
+            steps,
+            split,
+            json,
+        } => super::agree::run(&task, targets, steps, split, json),
+        BenchCmd::Sim {
+            task,
+            seconds,
+            envs,
+            image,
+            peer,
+            json,
+        } => sim(&task, seconds, envs, image, peer, json),
+    }
+}
+
+fn sim(
+    task: &str,
+    seconds: f64,
+    envs: usize,
+    image: usize,
+    peer: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let task = task.to_string();
     let catalog = Catalog::bundled()?;
     let spec = catalog.task(&task)?;
     let scene = Arc::new(Scene::load(&catalog.dir.join(&spec.scene))?);
@@ -190,10 +348,12 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     let state_only = EnvConfig {
         image_size: image,
         render: false,
+        ..EnvConfig::default()
     };
     let with_cam = EnvConfig {
         image_size: image,
         render: true,
+        ..EnvConfig::default()
     };
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     if !json {
@@ -225,11 +385,15 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     }
     let camera_fps = frames as f64 / t0.elapsed().as_secs_f64();
     let raw = physics_rate(&scene, env.frame_skip(), seconds, &mut rng);
+    let split_scene = Scene::load_with(&scene.path, dexsim::Articulation::Split)?;
+    let raw_split = physics_rate(&split_scene, env.frame_skip(), seconds, &mut rng);
     let peer = peer.then(|| run_peer(&scene.path, env.frame_skip(), seconds));
     let ratio = peer
         .as_ref()
         .filter(|p| p.skipped.is_none() && p.physics_steps_per_sec > 0.0)
-        .map(|p| raw / p.physics_steps_per_sec);
+        .map(|p| p.physics_steps_per_sec);
+    let split_ratio = ratio.map(|p| raw_split / p);
+    let ratio = ratio.map(|p| raw / p);
     let report = SimBench {
         task: task.clone(),
         dof: n_act,
@@ -238,8 +402,10 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         env_steps_per_sec_1thread: one,
         physics_steps_per_sec_1thread: one * env.frame_skip() as f64,
         raw_physics_steps_per_sec_1thread: raw,
+        raw_physics_split_steps_per_sec_1thread: raw_split,
         peer,
         ratio_vs_peer: ratio,
+        split_ratio_vs_peer: split_ratio,
         env_steps_per_sec_1thread_with_camera: one_cam,
         vec_env_steps_per_sec_1core: vec1,
         vec_env_steps_per_sec_all_cores: vec_all,
@@ -265,6 +431,12 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         println!(
             "  raw physics steps/s, 1 thread    {:>10.0}",
             r.raw_physics_steps_per_sec_1thread
+        );
+        println!(
+            "  raw physics steps/s, split        {:>9.0}{}",
+            r.raw_physics_split_steps_per_sec_1thread,
+            r.split_ratio_vs_peer
+                .map_or(String::new(), |x| format!("  (dexsim/peer {x:.2}x)"))
         );
         match (&r.peer, r.ratio_vs_peer) {
             (Some(p), Some(ratio)) => println!(

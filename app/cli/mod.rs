@@ -1,5 +1,6 @@
 //! Command-line interface: one module per command group.
 
+mod agree;
 mod bench;
 mod sim;
 mod tasks;

@@ -233,6 +233,7 @@ fn rollout(a: &RolloutArgs) -> anyhow::Result<RolloutReport> {
         EnvConfig {
             image_size: a.image,
             render,
+            ..EnvConfig::default()
         },
     )?;
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed ^ 0x05ee_d0fa_11ac);

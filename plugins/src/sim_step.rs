@@ -108,6 +108,7 @@ mod tests {
             EnvConfig {
                 image_size: 16,
                 render: false,
+                ..EnvConfig::default()
             },
         )
         .expect("env");

@@ -11,7 +11,7 @@ use crate::catalog::Catalog;
 use crate::error::{Result, SimError};
 use crate::physics::{JointRef, Physics};
 use crate::render::{Camera, Image, render};
-use crate::scene::Scene;
+use crate::scene::{Articulation, Scene};
 use crate::task::{Eval, Goal, Task, body_pose};
 
 /// Options of an environment that do not belong to the task.
@@ -22,6 +22,8 @@ pub struct EnvConfig {
     /// Render the camera image at every step. Off for state-only RL, where
     /// images are never read; `image` is then left blank.
     pub render: bool,
+    /// How the scene's articulations are built (exact by default).
+    pub articulation: Articulation,
 }
 
 impl Default for EnvConfig {
@@ -29,6 +31,7 @@ impl Default for EnvConfig {
         Self {
             image_size: 64,
             render: true,
+            articulation: Articulation::Exact,
         }
     }
 }
@@ -114,7 +117,7 @@ impl Env {
     /// An environment of a bundled task, reset with seed 0.
     pub fn from_catalog(catalog: &Catalog, task: &str, cfg: EnvConfig) -> Result<Self> {
         let spec = catalog.task(task)?;
-        let scene = Scene::load(&catalog.dir.join(&spec.scene))?;
+        let scene = Scene::load_with(&catalog.dir.join(&spec.scene), cfg.articulation)?;
         let task = Task::new(spec, &scene)?;
         Self::new(Arc::new(scene), Arc::new(task), cfg)
     }
@@ -209,11 +212,7 @@ impl Env {
         };
         // Hold the initial posture until the first action arrives.
         let ctrl: Vec<f32> = init.iter().map(|&(_, q)| q).collect();
-        self.scene.controls.apply_controls_multibody(
-            &mut physics.bodies,
-            &mut physics.multibody_joints,
-            &ctrl,
-        );
+        self.scene.apply_controls(&mut physics, &ctrl);
         self.s = Snapshot {
             physics,
             goal,
@@ -253,9 +252,7 @@ impl Env {
             .map(|(&a, act)| act.lo + 0.5 * (a + 1.0) * (act.hi - act.lo))
             .collect();
         let p = &mut self.s.physics;
-        self.scene
-            .controls
-            .apply_controls_multibody(&mut p.bodies, &mut p.multibody_joints, &ctrl);
+        self.scene.apply_controls(p, &ctrl);
         for _ in 0..self.frame_skip {
             p.step(&mut self.pipeline);
         }

@@ -21,6 +21,6 @@ pub mod vec_env;
 pub use catalog::Catalog;
 pub use env::{Env, EnvConfig, Info, Observation, Snapshot, Step};
 pub use error::{Result, SimError};
-pub use scene::Scene;
+pub use scene::{Articulation, Scene};
 pub use spec::{Family, TaskSpec};
 pub use vec_env::VecEnv;

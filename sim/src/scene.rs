@@ -10,6 +10,18 @@ use rapier3d_mjcf::{ContactFilterMode, MjcfLoaderOptions, MjcfMultibodyOptions, 
 use crate::error::{Result, SimError};
 use crate::physics::{JointRef, Physics, free_axis};
 
+/// How one position actuator drives its joint.
+#[derive(Clone, Copy, Debug)]
+pub struct Servo {
+    /// Position gain.
+    pub kp: f32,
+    /// Velocity gain (plus the joint's damping where the joint is an
+    /// impulse joint, which has no per-DoF damping of its own).
+    pub kv: f32,
+    /// Force limit (`forcerange`), infinite when absent.
+    pub force_max: f32,
+}
+
 /// Solver iterations (rapier substeps) per physics step. One suffices at the
 /// scenes' 4 ms timestep: the hands are reduced-coordinate multibodies, whose
 /// joints are exact, so iterations only refine contacts (docs/performance.md
@@ -29,6 +41,24 @@ pub struct Actuator {
     pub lo: f32,
     /// Upper end of the target range.
     pub hi: f32,
+    /// The PD servo.
+    pub servo: Servo,
+}
+
+/// How hands and jointed objects are built in rapier.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Articulation {
+    /// One reduced-coordinate multibody per articulated tree: joints are
+    /// exact and fingertips agree with MuJoCo on the same file to about
+    /// 0.1 mm (`dexstudio bench agree`).
+    #[default]
+    Exact,
+    /// Cut trees at branch points (the palm): each finger is its own
+    /// multibody, attached by an impulse joint. About 1.7× faster on the
+    /// hands; the iterative attachment joints cost a few millimetres of
+    /// agreement. See docs/performance.md.
+    Split,
 }
 
 /// A collider drawn by the camera, with its MJCF colour.
@@ -47,8 +77,6 @@ pub struct Scene {
     pub path: PathBuf,
     /// The world at its initial state.
     pub physics: Physics,
-    /// The loader's actuator bindings, used to write PD targets.
-    pub controls: rapier3d_mjcf::MjcfRobotHandles<Option<MultibodyJointHandle>>,
     /// Actuators in MJCF order (the action order).
     pub actuators: Vec<Actuator>,
     /// Joints by name.
@@ -62,8 +90,13 @@ pub struct Scene {
 }
 
 impl Scene {
-    /// Parse an MJCF file and build its rapier world.
+    /// Parse an MJCF file and build its rapier world, exact articulation.
     pub fn load(path: &Path) -> Result<Self> {
+        Self::load_with(path, Articulation::Exact)
+    }
+
+    /// Parse an MJCF file and build its rapier world.
+    pub fn load_with(path: &Path, articulation: Articulation) -> Result<Self> {
         let source = std::fs::read_to_string(path).map_err(|source| SimError::Io {
             path: path.to_path_buf(),
             source,
@@ -125,27 +158,57 @@ impl Scene {
         let body_names = robot.body_name_to_idx.clone();
         let joint_names = robot.joint_name_to_idx.clone();
         let gravity = robot.gravity;
-        let act_meta: Vec<(String, Option<usize>, [f64; 2])> = robot
-            .actuators
+        let mut act_meta = Vec::new();
+        for (k, a) in robot.actuators.iter().enumerate() {
+            let name = a
+                .actuator
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("actuator{k}"));
+            if a.actuator.kind != rapier3d_mjcf::mjcf_rs::extras::ActuatorKind::Position {
+                return Err(mjcf_err(format!(
+                    "actuator `{name}`: only <position> actuators are supported"
+                )));
+            }
+            let servo = Servo {
+                kp: a.actuator.kp.unwrap_or(1.0) as f32,
+                kv: a.actuator.kv.unwrap_or(0.0) as f32,
+                force_max: a
+                    .actuator
+                    .force_range
+                    .map_or(f32::INFINITY, |r| r[1].abs() as f32),
+            };
+            let range = a.actuator.ctrl_range.unwrap_or([-1.0, 1.0]);
+            act_meta.push((name, a.joint_index, range, servo));
+        }
+        // With `Split`, branch points (a palm with four fingers) are cut:
+        // each branch becomes its own multibody, attached by an impulse
+        // joint. rapier's multibody factorises a dense mass matrix in
+        // O(links * dofs^2), so four 9-DoF fingers and a 6-DoF wrist cost
+        // less than one 22-DoF hand (docs/performance.md).
+        let mut children: BTreeMap<usize, usize> = BTreeMap::new();
+        for j in &robot.joints {
+            if j.link1 != 0 && free_axis(j.joint.locked_axes).is_some() {
+                *children.entry(j.link1).or_default() += 1;
+            }
+        }
+        let cut: Vec<(usize, f32)> = robot
+            .joints
             .iter()
             .enumerate()
-            .map(|(k, a)| {
-                (
-                    a.actuator
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| format!("actuator{k}")),
-                    a.joint_index,
-                    a.actuator.ctrl_range.unwrap_or([-1.0, 1.0]),
-                )
+            .filter(|(_, j)| {
+                free_axis(j.joint.locked_axes).is_some()
+                    && children.get(&j.link1).copied().unwrap_or(0) >= 2
+                    && articulation == Articulation::Split
             })
+            .map(|(i, j)| (i, j.damping_per_dof))
             .collect();
 
         let mut bodies = RigidBodySet::new();
         let mut colliders = ColliderSet::new();
         let mut impulse_joints = ImpulseJointSet::new();
         let mut multibody_joints = MultibodyJointSet::new();
-        let controls = robot.insert_using_multibody_joints(
+        let handles = robot.insert_using_multibody_joints(
             &mut bodies,
             &mut colliders,
             &mut multibody_joints,
@@ -153,9 +216,36 @@ impl Scene {
             MjcfMultibodyOptions::empty(),
         );
 
+        let mut attachments = Vec::new();
+        let mut cut_refs: BTreeMap<usize, (JointRef, f32)> = BTreeMap::new();
+        for &(ji, damping) in &cut {
+            let Some(Some(h)) = handles.joints.get(ji).map(|j| j.joint) else {
+                continue;
+            };
+            let Some(data) = multibody_joints
+                .get(h)
+                .and_then(|(mb, id)| mb.link(id))
+                .map(|l| l.joint.data)
+            else {
+                continue;
+            };
+            let (b1, b2) = (handles.joints[ji].link1, handles.joints[ji].link2);
+            multibody_joints.remove(h, true);
+            let ih = impulse_joints.insert(b1, b2, data, true);
+            attachments.push(ih);
+            if let Some(axis) = free_axis(data.locked_axes) {
+                cut_refs.insert(ji, (JointRef::Impulse { handle: ih, axis }, damping));
+            }
+        }
         let mut joints = BTreeMap::new();
+        let mut extra_damping: BTreeMap<String, f32> = BTreeMap::new();
         for (name, &ji) in &joint_names {
-            let Some(Some(handle)) = controls.joints.get(ji).map(|j| j.joint) else {
+            if let Some(&(j, damping)) = cut_refs.get(&ji) {
+                joints.insert(name.clone(), j);
+                extra_damping.insert(name.clone(), damping);
+                continue;
+            }
+            let Some(Some(handle)) = handles.joints.get(ji).map(|j| j.joint) else {
                 continue;
             };
             let axis = multibody_joints
@@ -163,13 +253,13 @@ impl Scene {
                 .and_then(|(mb, id)| mb.link(id))
                 .and_then(|l| free_axis(l.joint.data.locked_axes));
             if let Some(axis) = axis {
-                joints.insert(name.clone(), JointRef { handle, axis });
+                joints.insert(name.clone(), JointRef::Multibody { handle, axis });
             }
         }
         let inverse_joints: BTreeMap<usize, &String> =
             joint_names.iter().map(|(n, &i)| (i, n)).collect();
         let mut actuators = Vec::new();
-        for (name, ji, range) in act_meta {
+        for (name, ji, range, mut servo) in act_meta {
             let joint_name = ji
                 .and_then(|i| inverse_joints.get(&i))
                 .map(|s| s.to_string());
@@ -181,16 +271,18 @@ impl Scene {
                     "actuator `{name}` drives joint `{joint_name}`, which is not a 1-DoF multibody joint"
                 )));
             };
+            servo.kv += extra_damping.get(&joint_name).copied().unwrap_or(0.0);
             actuators.push(Actuator {
                 name,
                 joint_name,
                 joint,
                 lo: range[0] as f32,
                 hi: range[1] as f32,
+                servo,
             });
         }
         let handle_of = |bi: usize| {
-            controls
+            handles
                 .bodies
                 .get(bi)
                 .and_then(|b| b.as_ref())
@@ -205,7 +297,7 @@ impl Scene {
             .filter_map(|(bi, n, p)| handle_of(bi).map(|h| (n, (h, p))))
             .collect();
         let mut visuals = Vec::new();
-        for (bi, b) in controls.bodies.iter().enumerate() {
+        for (bi, b) in handles.bodies.iter().enumerate() {
             let Some(b) = b else { continue };
             for (ci, c) in b.colliders.iter().enumerate() {
                 let rgb = collider_rgb
@@ -236,17 +328,45 @@ impl Scene {
             soft_bodies: SoftBodySet::new(),
             params,
             gravity,
+            attachments,
         };
         Ok(Self {
             path: path.to_path_buf(),
             physics,
-            controls,
             actuators,
             joints,
             bodies: bodies_by_name,
             sites,
             visuals,
         })
+    }
+
+    /// Write PD position targets (one per actuator, in rad or m) into the
+    /// joint motors, MuJoCo's `<position>` semantics: force
+    /// `kp (target - q) - kv q'`, applied in joint space.
+    pub fn apply_controls(&self, p: &mut Physics, ctrl: &[f32]) {
+        for (a, &u) in self.actuators.iter().zip(ctrl) {
+            match a.joint {
+                JointRef::Multibody { handle, axis } => {
+                    let Some((mb, id)) = p.multibody_joints.get_mut(handle) else {
+                        continue;
+                    };
+                    let Some(link) = mb.link_mut(id) else {
+                        continue;
+                    };
+                    set_servo(&mut link.joint.data, axis, u, a.servo);
+                    let rb = link.rigid_body_handle();
+                    if let Some(body) = p.bodies.get_mut(rb) {
+                        body.wake_up(true);
+                    }
+                }
+                JointRef::Impulse { handle, axis } => {
+                    if let Some(j) = p.impulse_joints.get_mut(handle, true) {
+                        set_servo(&mut j.data, axis, u, a.servo);
+                    }
+                }
+            }
+        }
     }
 
     /// A joint by name, or an error naming the scene.
@@ -280,6 +400,20 @@ impl Scene {
             name: name.to_string(),
         }
     }
+}
+
+fn set_servo(data: &mut GenericJoint, axis: usize, target: f32, s: Servo) {
+    let ax = [
+        JointAxis::LinX,
+        JointAxis::LinY,
+        JointAxis::LinZ,
+        JointAxis::AngX,
+        JointAxis::AngY,
+        JointAxis::AngZ,
+    ][axis.min(5)];
+    data.set_motor_model(ax, MotorModel::ForceBased);
+    data.set_motor_position(ax, target, s.kp, s.kv);
+    data.set_motor_max_force(ax, s.force_max);
 }
 
 /// RGB of every named geom (sRGB values from the MJCF, used as is).

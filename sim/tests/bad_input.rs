@@ -164,6 +164,7 @@ fn zero_image_size_is_an_error() {
     let cfg = dexsim::EnvConfig {
         image_size: 0,
         render: true,
+        ..dexsim::EnvConfig::default()
     };
     let err = dexsim::Env::from_catalog(&cat, "reach-easy", cfg)
         .err()

@@ -16,6 +16,7 @@ pub fn env(task: &str, render: bool) -> Env {
         EnvConfig {
             image_size: 32,
             render,
+            ..EnvConfig::default()
         },
     )
     .expect("task loads")
