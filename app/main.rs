@@ -6,6 +6,7 @@
 mod cli;
 mod frames;
 mod output;
+mod plot;
 
 use clap::Parser;
 

@@ -88,6 +88,9 @@ pub struct RolloutArgs {
     /// Camera image size (pixels).
     #[arg(long, default_value_t = 64)]
     image: usize,
+    /// Plot the reward and its unweighted terms per step to this SVG.
+    #[arg(long)]
+    plot: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -244,6 +247,7 @@ fn rollout(a: &RolloutArgs) -> anyhow::Result<RolloutReport> {
     hash.floats(&obs.state);
     let mut frames = vec![obs.image];
     let (mut ret, mut episodes, mut solved) = (0.0f64, 1usize, 0usize);
+    let mut curves: Vec<(&'static str, Vec<f32>)> = Vec::new();
     let t0 = Instant::now();
     for _ in 0..a.steps {
         let n = env.action_dim();
@@ -262,6 +266,16 @@ fn rollout(a: &RolloutArgs) -> anyhow::Result<RolloutReport> {
         hash.floats(&step.obs.state);
         hash.floats(&[step.reward]);
         ret += f64::from(step.reward);
+        if a.plot.is_some() {
+            if curves.is_empty() {
+                curves.push(("reward", Vec::new()));
+                curves.extend(step.info.terms.iter().map(|&(n, _)| (n, Vec::new())));
+            }
+            curves[0].1.push(step.reward);
+            for (c, &(_, v)) in curves[1..].iter_mut().zip(&step.info.terms) {
+                c.1.push(v);
+            }
+        }
         if render {
             frames.push(step.obs.image.clone());
         }
@@ -280,6 +294,16 @@ fn rollout(a: &RolloutArgs) -> anyhow::Result<RolloutReport> {
         solved += 1;
     }
     let seconds = t0.elapsed().as_secs_f64();
+    if let Some(path) = &a.plot {
+        // Terms the task never uses stay at zero: leave them out.
+        let series: Vec<crate::plot::Series> = curves
+            .iter()
+            .filter(|(_, ys)| ys.iter().any(|&y| y != 0.0))
+            .map(|(name, ys)| crate::plot::Series { name, ys })
+            .collect();
+        let title = format!("{} · {:?} policy · seed {}", a.task, a.policy, a.seed);
+        crate::plot::lines(path, &title, "control step", &series)?;
+    }
     if let Some(path) = &a.frames {
         let fps = catalog.task(&a.task)?.control_hz.round() as u32;
         crate::frames::write(path, &frames, fps, 4)?;
@@ -310,6 +334,7 @@ pub fn demo() -> anyhow::Result<()> {
         steps: 150,
         frames: Some(out.clone()),
         image: 96,
+        plot: None,
         json: false,
     };
     println!(

@@ -367,7 +367,7 @@ impl Task {
                 progress = (theta / target).clamp(0.0, 1.0);
                 let bow = pose_of(0).transform_point(Vector::new(0.0, 0.0, 0.04));
                 reach = reach_to(&[(0, bow)]);
-                success = target.signum() * (theta - target) > -thr;
+                success = goal_d < thr;
                 dropped = false;
             }
             Family::PenTwirl => {
