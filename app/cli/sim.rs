@@ -88,6 +88,9 @@ pub struct RolloutArgs {
     /// Camera image size (pixels).
     #[arg(long, default_value_t = 64)]
     image: usize,
+    /// Write the first episode's goal image to this PNG.
+    #[arg(long)]
+    goal_image: Option<PathBuf>,
     /// Plot the reward and its unweighted terms per step to this SVG.
     #[arg(long)]
     plot: Option<PathBuf>,
@@ -229,7 +232,7 @@ fn evaluate(catalog: &Catalog, task: &str, a: &EvalArgs) -> anyhow::Result<EvalR
 
 fn rollout(a: &RolloutArgs) -> anyhow::Result<RolloutReport> {
     let catalog = Catalog::bundled()?;
-    let render = a.frames.is_some();
+    let render = a.frames.is_some() || a.goal_image.is_some();
     let mut env = Env::from_catalog(
         &catalog,
         &a.task,
@@ -245,6 +248,9 @@ fn rollout(a: &RolloutArgs) -> anyhow::Result<RolloutReport> {
     let mut seed = a.seed;
     let obs = env.reset(seed);
     hash.floats(&obs.state);
+    if let Some(path) = &a.goal_image {
+        crate::frames::write(path, std::slice::from_ref(&*obs.goal_image), 1, 4)?;
+    }
     let mut frames = vec![obs.image];
     let (mut ret, mut episodes, mut solved) = (0.0f64, 1usize, 0usize);
     let mut curves: Vec<(&'static str, Vec<f32>)> = Vec::new();
@@ -335,6 +341,7 @@ pub fn demo() -> anyhow::Result<()> {
         frames: Some(out.clone()),
         image: 96,
         plot: None,
+        goal_image: None,
         json: false,
     };
     println!(

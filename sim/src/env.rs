@@ -43,7 +43,7 @@ pub struct Observation {
     pub state: Vec<f32>,
     /// Proprioception: actuated joint positions, then velocities.
     pub proprio: Vec<f32>,
-    /// RGB camera image.
+    /// RGB camera image (no pixels when `EnvConfig::render` is off).
     pub image: Image,
     /// The episode's goal image (shared, it is the same every step).
     pub goal_image: Arc<Image>,
@@ -299,7 +299,13 @@ impl Env {
         let image = if self.cfg.render {
             self.render_camera(&self.camera)
         } else {
-            Image::new(self.cfg.image_size, self.cfg.image_size)
+            // No pixels: state-only training never reads them, and an
+            // allocation per step would cost VecEnv scaling.
+            Image {
+                width: self.cfg.image_size,
+                height: self.cfg.image_size,
+                rgb: Vec::new(),
+            }
         };
         Observation {
             state: self.state_vector(),

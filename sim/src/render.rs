@@ -69,7 +69,16 @@ pub fn render(physics: &Physics, visuals: &[Visual], markers: &[Marker], cam: &C
         let Some(c) = physics.colliders.get(v.collider) else {
             continue;
         };
-        let pose = *c.position();
+        // Compose from the parent body: collider poses are only synced from
+        // their bodies inside a physics step, and a reset or a goal state
+        // moves bodies without stepping.
+        let pose = match (c.parent(), c.position_wrt_parent()) {
+            (Some(parent), Some(local)) => physics
+                .bodies
+                .get(parent)
+                .map_or(*c.position(), |rb| *rb.position() * *local),
+            _ => *c.position(),
+        };
         let shape = c.shape();
         let halfspace = shape.as_halfspace().is_some();
         let (center, radius) = if halfspace {
