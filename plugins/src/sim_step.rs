@@ -94,7 +94,8 @@ mod tests {
 
     use super::{SimStepPlugin, Viewport};
 
-    fn app_with_viewport(playing: bool) -> (App, Entity) {
+    /// Control steps a viewport has taken after six app updates.
+    fn steps_after_six_updates(playing: bool) -> usize {
         let mut app = App::new();
         app.add_plugins((MinimalPlugins, SimStepPlugin));
         app.insert_resource(Time::<Fixed>::from_hz(25.0));
@@ -102,52 +103,31 @@ mod tests {
             40,
         )));
         let cat = Catalog::bundled().expect("catalog");
-        let env = Env::from_catalog(
-            &cat,
-            "reach-easy",
-            EnvConfig {
-                image_size: 16,
-                render: false,
-                ..EnvConfig::default()
-            },
-        )
-        .expect("env");
+        let cfg = EnvConfig {
+            image_size: 16,
+            render: false,
+            ..EnvConfig::default()
+        };
+        let env = Env::from_catalog(&cat, "reach-easy", cfg).expect("env");
         let mut vp = Viewport::new(env);
         vp.playing = playing;
         let id = app.world_mut().spawn(vp).id();
-        (app, id)
+        for _ in 0..6 {
+            app.update();
+        }
+        let vp = app.world().get::<Viewport>(id).expect("viewport");
+        vp.env.snapshot().step()
     }
 
     #[test]
     fn playing_viewport_steps_once_per_fixed_tick() {
-        let (mut app, id) = app_with_viewport(true);
-        for _ in 0..6 {
-            app.update();
-        }
-        let step = app
-            .world()
-            .get::<Viewport>(id)
-            .expect("viewport")
-            .env
-            .snapshot()
-            .step();
+        let step = steps_after_six_updates(true);
         // The first update only starts the clock; each later one is one tick.
         assert!((4..=6).contains(&step), "stepped {step} times");
     }
 
     #[test]
     fn paused_viewport_does_not_step() {
-        let (mut app, id) = app_with_viewport(false);
-        for _ in 0..6 {
-            app.update();
-        }
-        let step = app
-            .world()
-            .get::<Viewport>(id)
-            .expect("viewport")
-            .env
-            .snapshot()
-            .step();
-        assert_eq!(step, 0);
+        assert_eq!(steps_after_six_updates(false), 0);
     }
 }

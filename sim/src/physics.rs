@@ -142,21 +142,7 @@ impl Physics {
     /// Set joint positions and zero their velocities, then update the link
     /// poses. Used by reset, goal images and inverse kinematics.
     pub fn set_joint_q(&mut self, targets: &[(JointRef, f32)]) {
-        // Attached branches keep their joint value unless it is a target.
-        let attach_q: Vec<(ImpulseJointHandle, f32)> = self
-            .attachments
-            .clone()
-            .into_iter()
-            .map(|h| {
-                let axis = self.impulse_axis(h);
-                let j = JointRef::Impulse { handle: h, axis };
-                let q = targets
-                    .iter()
-                    .find(|(t, _)| *t == j)
-                    .map_or_else(|| self.joint_q(j), |&(_, q)| q);
-                (h, q)
-            })
-            .collect();
+        let attach_q = self.attachment_q(targets);
         for &(j, q) in targets {
             let JointRef::Multibody { handle, axis } = j else {
                 continue;
@@ -175,25 +161,32 @@ impl Physics {
         self.sync_multibodies_with(&attach_q);
     }
 
-    fn impulse_axis(&self, h: ImpulseJointHandle) -> usize {
-        self.impulse_joints
-            .get(h)
-            .and_then(|j| free_axis(j.data.locked_axes))
-            .unwrap_or(3)
+    /// The value of every attachment joint: its target if `targets` sets
+    /// it, else its current value (a branch keeps its angle when its parent
+    /// moves).
+    fn attachment_q(&self, targets: &[(JointRef, f32)]) -> Vec<(ImpulseJointHandle, f32)> {
+        self.attachments
+            .iter()
+            .map(|&h| {
+                let axis = self
+                    .impulse_joints
+                    .get(h)
+                    .and_then(|j| free_axis(j.data.locked_axes))
+                    .unwrap_or(3);
+                let j = JointRef::Impulse { handle: h, axis };
+                let q = targets
+                    .iter()
+                    .find(|(t, _)| *t == j)
+                    .map_or_else(|| self.joint_q(j), |&(_, q)| q);
+                (h, q)
+            })
+            .collect()
     }
 
     /// Recompute every multibody's link poses from its coordinates, placing
     /// attached branches where their attachment joints say.
     pub fn sync_multibodies(&mut self) {
-        let attach_q: Vec<(ImpulseJointHandle, f32)> = self
-            .attachments
-            .clone()
-            .into_iter()
-            .map(|h| {
-                let axis = self.impulse_axis(h);
-                (h, self.joint_q(JointRef::Impulse { handle: h, axis }))
-            })
-            .collect();
+        let attach_q = self.attachment_q(&[]);
         self.sync_multibodies_with(&attach_q);
     }
 

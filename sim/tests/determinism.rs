@@ -67,15 +67,7 @@ fn snapshot_restore_continues_identically() {
 #[test]
 fn vec_env_matches_single_envs() {
     use std::sync::Arc;
-    let cat = common::catalog();
-    let spec = cat.task("reach-hard").expect("task");
-    let scene = Arc::new(dexsim::Scene::load(&cat.dir.join(&spec.scene)).expect("scene"));
-    let task = Arc::new(dexsim::task::Task::new(spec, &scene).expect("task"));
-    let cfg = dexsim::EnvConfig {
-        image_size: 16,
-        render: false,
-        ..dexsim::EnvConfig::default()
-    };
+    let (scene, task, cfg) = common::shared("reach-hard");
     let mut v =
         dexsim::VecEnv::new(Arc::clone(&scene), Arc::clone(&task), cfg, 3, 42).expect("vec");
     let n = scene.actuators.len();
@@ -103,20 +95,12 @@ fn vec_env_matches_single_envs() {
 #[test]
 fn vec_env_auto_resets_with_fresh_seeds() {
     use std::sync::Arc;
-    let cat = common::catalog();
-    let spec = cat.task("reach-hard").expect("task");
-    let scene = Arc::new(dexsim::Scene::load(&cat.dir.join(&spec.scene)).expect("scene"));
-    let task = Arc::new(dexsim::task::Task::new(spec, &scene).expect("task"));
-    let cfg = dexsim::EnvConfig {
-        image_size: 16,
-        render: false,
-        ..dexsim::EnvConfig::default()
-    };
-    let mut v = dexsim::VecEnv::new(scene, task, cfg, 2, 1).expect("vec");
+    let (scene, task, cfg) = common::shared("reach-hard");
+    let mut v = dexsim::VecEnv::new(scene, Arc::clone(&task), cfg, 2, 1).expect("vec");
     let zero = vec![vec![0.0f32; 22]; 2];
     let seeds0: Vec<u64> = v.envs().iter().map(dexsim::Env::seed).collect();
     let mut dones = 0;
-    for _ in 0..spec.episode_steps {
+    for _ in 0..task.spec.episode_steps {
         dones += v
             .step(&zero)
             .expect("step")
