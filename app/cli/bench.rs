@@ -56,6 +56,9 @@ pub enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// One expert update step (critic AdamW, full TD3) in candle, and with
+    /// --peer in PyTorch on the same network and batch.
+    Update(super::bench_update::UpdateArgs),
     /// Solver iterations (rapier substeps) against contact penetration and
     /// joint-limit excursions: how the default was chosen.
     Substeps {
@@ -313,6 +316,7 @@ fn vec_rate(
 
 pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
+        BenchCmd::Update(a) => super::bench_update::run(a),
         BenchCmd::Substeps {
             task,
             episodes,

@@ -2,6 +2,10 @@
 
 mod agree;
 mod bench;
+mod bench_update;
+mod data;
+mod expert;
+mod expert_eval;
 mod sim;
 mod tasks;
 
@@ -23,6 +27,14 @@ enum Command {
     /// Run the simulator headless.
     #[command(subcommand)]
     Sim(sim::SimCmd),
+    /// Train, evaluate and inspect privileged-state experts.
+    #[command(subcommand)]
+    Expert(expert::ExpertCmd),
+    /// Roll experts with images on and write a demonstration dataset.
+    Collect(data::CollectArgs),
+    /// Inspect datasets.
+    #[command(subcommand)]
+    Data(data::DataCmd),
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -34,6 +46,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Tasks(c)) => tasks::run(c),
         Some(Command::Sim(c)) => sim::run(c),
         Some(Command::Bench(c)) => bench::run(c),
+        Some(Command::Expert(c)) => expert::run(c),
+        Some(Command::Collect(a)) => data::collect_cmd(a),
+        Some(Command::Data(c)) => data::run(c),
         None => sim::demo(),
     }
 }

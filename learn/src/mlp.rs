@@ -16,16 +16,32 @@ pub struct MlpConfig {
     pub hidden: Vec<usize>,
     /// Output width.
     pub output: usize,
+    /// Nonlinearity between layers.
+    #[serde(default)]
+    pub activation: Activation,
+}
+
+/// Nonlinearity between the layers of an [`Mlp`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// `max(x, 0)`: the default; one compare per element, where ELU's
+    /// exponential was 15% of an expert update on the CPU.
+    #[default]
+    Relu,
+    /// `x` if positive, else `exp(x) - 1`.
+    Elu,
 }
 
 fn default_hidden() -> Vec<usize> {
     vec![256, 256]
 }
 
-/// Linear layers with ELU between them (none after the last).
+/// Linear layers with a nonlinearity between them (none after the last).
 #[derive(Clone, Debug)]
 pub struct Mlp {
     layers: Vec<Linear>,
+    activation: Activation,
 }
 
 impl Mlp {
@@ -47,7 +63,10 @@ impl Mlp {
             .enumerate()
             .map(|(i, w)| linear(w[0], w[1], vb.pp(format!("l{i}"))))
             .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(Self { layers })
+        Ok(Self {
+            layers,
+            activation: cfg.activation,
+        })
     }
 
     /// Apply the network to a `[batch, input]` tensor.
@@ -57,7 +76,10 @@ impl Mlp {
         for (i, l) in self.layers.iter().enumerate() {
             h = l.forward(&h)?;
             if i < last {
-                h = h.elu(1.0)?;
+                h = match self.activation {
+                    Activation::Relu => h.relu()?,
+                    Activation::Elu => h.elu(1.0)?,
+                };
             }
         }
         Ok(h)
@@ -79,6 +101,7 @@ mod tests {
             input: 5,
             hidden: vec![8, 8],
             output: 3,
+            activation: super::Activation::Elu,
         };
         let mlp = Mlp::new(&cfg, vb.pp("actor")).expect("build");
         let x = Tensor::ones((4, 5), DType::F32, &Device::Cpu).expect("x");
@@ -94,6 +117,7 @@ mod tests {
             input: 5,
             hidden: vec![0],
             output: 3,
+            activation: super::Activation::Relu,
         };
         let map = VarMap::new();
         let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);

@@ -23,4 +23,4 @@ pub use env::{Env, EnvConfig, Info, Observation, Snapshot, Step};
 pub use error::{Result, SimError};
 pub use scene::{Articulation, Scene};
 pub use spec::{Family, TaskSpec};
-pub use vec_env::VecEnv;
+pub use vec_env::{SeedDomain, VecEnv};

@@ -22,6 +22,33 @@ pub fn episode_seed(base: u64, index: usize, episode: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+fn seed_of(domain: Option<SeedDomain>, base: u64, index: usize, episode: u64) -> u64 {
+    let s = episode_seed(base, index, episode);
+    domain.map_or(s, |d| d.seed(s))
+}
+
+/// Disjoint families of episode seeds, so that no evaluation episode is
+/// ever an episode that training or collection has seen: the top two bits
+/// of every seed name its domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeedDomain {
+    /// Episodes an expert trains on.
+    Train = 0,
+    /// Episodes rolled out to build datasets.
+    Collect = 1,
+    /// Held-out evaluation episodes (`expert eval`, `eval`).
+    Eval = 2,
+    /// Validation during training and critic reports.
+    Validate = 3,
+}
+
+impl SeedDomain {
+    /// Map any seed into this domain.
+    pub fn seed(self, s: u64) -> u64 {
+        (s & (u64::MAX >> 2)) | ((self as u64) << 62)
+    }
+}
+
 /// One step of a [`VecEnv`] for one environment.
 #[derive(Clone, Debug)]
 pub struct VecStep {
@@ -38,6 +65,7 @@ pub struct VecEnv {
     envs: Vec<Env>,
     episodes: Vec<u64>,
     base_seed: u64,
+    domain: Option<SeedDomain>,
 }
 
 impl VecEnv {
@@ -49,16 +77,40 @@ impl VecEnv {
         n: usize,
         base_seed: u64,
     ) -> Result<Self> {
+        Self::build(scene, task, cfg, n, base_seed, None)
+    }
+
+    /// Like [`VecEnv::new`], with every episode seed mapped into `domain`.
+    pub fn in_domain(
+        scene: Arc<Scene>,
+        task: Arc<Task>,
+        cfg: EnvConfig,
+        n: usize,
+        base_seed: u64,
+        domain: SeedDomain,
+    ) -> Result<Self> {
+        Self::build(scene, task, cfg, n, base_seed, Some(domain))
+    }
+
+    fn build(
+        scene: Arc<Scene>,
+        task: Arc<Task>,
+        cfg: EnvConfig,
+        n: usize,
+        base_seed: u64,
+        domain: Option<SeedDomain>,
+    ) -> Result<Self> {
         let mut envs = Vec::with_capacity(n);
         for i in 0..n {
             let mut env = Env::new(Arc::clone(&scene), Arc::clone(&task), cfg)?;
-            env.reset(episode_seed(base_seed, i, 0));
+            env.reset(seed_of(domain, base_seed, i, 0));
             envs.push(env);
         }
         Ok(Self {
             envs,
             episodes: vec![0; n],
             base_seed,
+            domain,
         })
     }
 
@@ -85,7 +137,7 @@ impl VecEnv {
     /// Step every environment with its action; finished episodes reset with
     /// their next seed. Runs on the current rayon pool.
     pub fn step(&mut self, actions: &[Vec<f32>]) -> Result<Vec<VecStep>> {
-        let base = self.base_seed;
+        let (base, domain) = (self.base_seed, self.domain);
         self.envs
             .par_iter_mut()
             .zip(self.episodes.par_iter_mut())
@@ -95,7 +147,7 @@ impl VecEnv {
                 let step = env.step(action)?;
                 let next_obs = if step.done {
                     *episode += 1;
-                    env.reset(episode_seed(base, i, *episode))
+                    env.reset(seed_of(domain, base, i, *episode))
                 } else {
                     step.obs.clone()
                 };

@@ -1,0 +1,313 @@
+//! `dexstudio collect` and `dexstudio data info | view`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+use dexlearn::Control;
+use dexlearn::collect::{CollectConfig, collect};
+use dexlearn::data::{Dataset, resolve};
+use dexsim::Catalog;
+use dexsim::render::Image;
+use serde::Serialize;
+
+use super::expert::{ctrlc_hook, set_threads};
+use crate::output::emit;
+
+#[derive(clap::Args, Debug)]
+pub struct CollectArgs {
+    /// Task names (repeatable); or use --suite.
+    #[arg(long, required_unless_present = "suite")]
+    task: Vec<String>,
+    /// Every task of a suite.
+    #[arg(long)]
+    suite: Option<String>,
+    /// Successful episodes to keep per task.
+    #[arg(long, default_value_t = 100)]
+    episodes: usize,
+    /// Session folder: the dataset goes to <session>/data/, experts come
+    /// from <session>/experts/ when present there, else the shipped ones.
+    #[arg(long, default_value = "sessions/default")]
+    session: PathBuf,
+    /// Keep failed episodes too.
+    #[arg(long)]
+    keep_failures: bool,
+    /// Image side in pixels.
+    #[arg(long, default_value_t = 64)]
+    image: usize,
+    /// Episodes per shard.
+    #[arg(long, default_value_t = 10)]
+    chunk: usize,
+    /// Base of the collection seeds.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn collect_cmd(a: CollectArgs) -> anyhow::Result<()> {
+    set_threads(a.threads)?;
+    let catalog = Catalog::bundled()?;
+    let mut tasks = a.task.clone();
+    if let Some(s) = &a.suite {
+        tasks.extend(catalog.suite(s)?.iter().cloned());
+    }
+    for t in &tasks {
+        catalog.task(t)?;
+    }
+    if a.image == 0 || a.episodes == 0 {
+        anyhow::bail!("--image and --episodes must be positive");
+    }
+    let cfg = CollectConfig {
+        tasks: tasks.clone(),
+        episodes: a.episodes,
+        image_size: a.image,
+        keep_failures: a.keep_failures,
+        chunk: a.chunk,
+        seed: a.seed,
+        max_attempts_factor: 4,
+    };
+    let session = a.session.clone();
+    let expert_of = |t: &str| -> dexlearn::error::Result<dexlearn::Expert> {
+        let own = dexlearn::expert::expert_dir(Some(&session), t);
+        let dir = if own.join("expert.json").exists() {
+            own
+        } else {
+            dexlearn::expert::expert_dir(None, t)
+        };
+        dexlearn::Expert::load(&dir)
+    };
+    let control = Control::new();
+    {
+        let c = control.clone();
+        ctrlc_hook(move || c.cancel())?;
+    }
+    let bar = indicatif::ProgressBar::new((tasks.len() * a.episodes) as u64);
+    if a.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "collect [{bar:30}] {pos}/{len} episodes {elapsed_precise} eta {eta} {msg}",
+        )?
+        .progress_chars("=> "),
+    );
+    let done_before = std::cell::Cell::new(0usize);
+    let mut current = String::new();
+    let mut on_progress = |p: &dexlearn::collect::CollectProgress| {
+        if p.task != current {
+            if !current.is_empty() {
+                done_before.set(done_before.get() + a.episodes);
+            }
+            current = p.task.clone();
+        }
+        bar.set_position((done_before.get() + p.kept) as u64);
+        bar.set_message(format!(
+            "{}: kept {}/{} rolled | {} frames, {:.0} frames/s",
+            p.task, p.kept, p.attempted, p.frames, p.frames_per_s
+        ));
+    };
+    let out = a.session.join("data");
+    let summary = collect(&catalog, &cfg, &expert_of, &out, &control, &mut on_progress)
+        .with_context(|| format!("collecting into {}", out.display()))?;
+    bar.finish_and_clear();
+    emit(a.json, &summary, |s| {
+        println!(
+            "{:<16} {:>6} {:>8} {:>8}",
+            "task", "kept", "rolled", "frames"
+        );
+        for r in &s.tasks {
+            println!(
+                "{:<16} {:>6} {:>8} {:>8}",
+                r.task, r.kept, r.attempted, r.frames
+            );
+            if r.kept < a.episodes {
+                println!(
+                    "  warning: only {} successful episodes of {} wanted for {}",
+                    r.kept, a.episodes, r.task
+                );
+            }
+        }
+        println!(
+            "{} frames in {:.1} s ({:.0} frames/s, {}x{} images included){}",
+            s.frames,
+            s.wall_s,
+            s.frames_per_s,
+            a.image,
+            a.image,
+            if s.cancelled {
+                "; interrupted, every finished episode is saved"
+            } else {
+                ""
+            }
+        );
+        println!("dataset: {}", out.display());
+    })?;
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataCmd {
+    /// Episodes, frames, per-task counts and disk size of a dataset.
+    Info {
+        /// Dataset folder, or a session folder holding data/.
+        dataset: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write one episode as an animated GIF (with its goal image beside
+    /// every frame).
+    View {
+        /// Dataset folder, or a session folder holding data/.
+        dataset: PathBuf,
+        /// Episode index (over all shards, in order).
+        #[arg(long, default_value_t = 0)]
+        episode: usize,
+        /// Output GIF.
+        #[arg(long, default_value = "episode.gif")]
+        out: PathBuf,
+        /// Upscale factor.
+        #[arg(long, default_value_t = 4)]
+        scale: usize,
+    },
+}
+
+#[derive(Serialize)]
+struct TaskCount {
+    task: String,
+    index: u32,
+    episodes: usize,
+    frames: usize,
+    solved: usize,
+    mean_return: f64,
+}
+
+#[derive(Serialize)]
+struct Info {
+    dataset: PathBuf,
+    episodes: usize,
+    frames: usize,
+    shards: usize,
+    image_size: usize,
+    bytes: u64,
+    tasks: Vec<TaskCount>,
+}
+
+pub fn run(cmd: DataCmd) -> anyhow::Result<()> {
+    match cmd {
+        DataCmd::Info { dataset, json } => info(dataset, json),
+        DataCmd::View {
+            dataset,
+            episode,
+            out,
+            scale,
+        } => view(dataset, episode, out, scale),
+    }
+}
+
+fn info(path: PathBuf, json: bool) -> anyhow::Result<()> {
+    let d = Dataset::open(&path)?;
+    let mut tasks: Vec<TaskCount> = d
+        .manifest
+        .tasks
+        .iter()
+        .map(|t| TaskCount {
+            task: t.name.clone(),
+            index: t.index,
+            episodes: 0,
+            frames: 0,
+            solved: 0,
+            mean_return: 0.0,
+        })
+        .collect();
+    for s in &d.manifest.shards {
+        if let Some(t) = tasks.iter_mut().find(|t| t.task == s.task) {
+            for e in &s.episodes {
+                t.episodes += 1;
+                t.frames += e.frames;
+                t.solved += usize::from(e.solved);
+                t.mean_return += e.ret;
+            }
+        }
+    }
+    for t in &mut tasks {
+        t.mean_return /= t.episodes.max(1) as f64;
+    }
+    let bytes = std::fs::read_dir(&d.dir)
+        .with_context(|| format!("cannot list {}", d.dir.display()))?
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    let info = Info {
+        dataset: resolve(&path),
+        episodes: d.episodes(),
+        frames: d.frames(),
+        shards: d.manifest.shards.len(),
+        image_size: d.manifest.image_size,
+        bytes,
+        tasks,
+    };
+    emit(json, &info, |i| {
+        println!(
+            "{}: {} episodes, {} frames, {} shards, {}x{} images, {:.1} MB on disk",
+            i.dataset.display(),
+            i.episodes,
+            i.frames,
+            i.shards,
+            i.image_size,
+            i.image_size,
+            i.bytes as f64 / 1e6
+        );
+        println!(
+            "{:<16} {:>5} {:>9} {:>8} {:>7} {:>12}",
+            "task", "index", "episodes", "frames", "solved", "mean return"
+        );
+        for t in &i.tasks {
+            println!(
+                "{:<16} {:>5} {:>9} {:>8} {:>7} {:>12.1}",
+                t.task, t.index, t.episodes, t.frames, t.solved, t.mean_return
+            );
+        }
+    })
+}
+
+fn view(path: PathBuf, episode: usize, out: PathBuf, scale: usize) -> anyhow::Result<()> {
+    let d = Dataset::open(&path)?;
+    let ep = d.episode(episode)?;
+    let s = ep.image_size;
+    let goal = ep.goal_image().to_vec();
+    // Each frame: observation on the left, goal image on the right.
+    let frames: Vec<Image> = (0..ep.entry.frames)
+        .map(|i| {
+            let obs = ep.image(i);
+            let mut rgb = Vec::with_capacity(2 * s * s * 3);
+            for row in 0..s {
+                rgb.extend_from_slice(&obs[row * s * 3..(row + 1) * s * 3]);
+                rgb.extend_from_slice(&goal[row * s * 3..(row + 1) * s * 3]);
+            }
+            Image {
+                width: 2 * s,
+                height: s,
+                rgb,
+            }
+        })
+        .collect();
+    crate::frames::write(&out, &frames, 25, scale.max(1))?;
+    println!(
+        "{}: episode {episode} of {} ({} frames, seed {}, return {:.1}, solved {}) -> {}",
+        ep.task.name,
+        d.episodes(),
+        ep.entry.frames,
+        ep.entry.seed,
+        ep.entry.ret,
+        ep.entry.solved,
+        out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! Episodes of a policy: evaluation, validation, critic reports and
+//! dataset collection all roll out through here.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use dexsim::{Env, EnvConfig, Scene, SeedDomain, vec_env::episode_seed};
+
+use crate::error::Result;
+
+/// A policy over the privileged state (rows in, rows out).
+pub type StatePolicy<'a> = dyn Fn(&[f32]) -> Result<Vec<f32>> + Sync + 'a;
+
+/// What one episode did.
+#[derive(Clone, Debug, Default)]
+pub struct EpisodeLog {
+    /// Reset seed.
+    pub seed: u64,
+    /// Control steps.
+    pub steps: usize,
+    /// Undiscounted return.
+    pub ret: f64,
+    /// Solved at some step (success held for the task's hold steps).
+    pub solved: bool,
+    /// States before each action, row by row (when recorded).
+    pub states: Vec<f32>,
+    /// Actions, row by row (when recorded).
+    pub actions: Vec<f32>,
+    /// Rewards (when recorded).
+    pub rewards: Vec<f32>,
+}
+
+/// Seed of held-out episode `i` in `domain` under `base`.
+pub fn domain_seed(domain: SeedDomain, base: u64, i: usize) -> u64 {
+    domain.seed(episode_seed(base, 0, i as u64))
+}
+
+/// Roll one episode from `seed`; `record` keeps states, actions, rewards.
+pub fn episode(
+    env: &mut Env,
+    policy: &StatePolicy<'_>,
+    seed: u64,
+    record: bool,
+) -> Result<EpisodeLog> {
+    let mut obs = env.reset(seed);
+    let mut log = EpisodeLog {
+        seed,
+        ..EpisodeLog::default()
+    };
+    loop {
+        let action = policy(&obs.state)?;
+        if record {
+            log.states.extend_from_slice(&obs.state);
+            log.actions.extend_from_slice(&action);
+        }
+        let step = env.step(&action)?;
+        log.steps += 1;
+        log.ret += f64::from(step.reward);
+        log.solved |= step.info.solved;
+        if record {
+            log.rewards.push(step.reward);
+        }
+        if step.done {
+            return Ok(log);
+        }
+        obs = step.obs;
+    }
+}
+
+/// Roll `episodes` held-out episodes in parallel (state only, no images).
+pub fn evaluate(
+    scene: &Arc<Scene>,
+    task: &Arc<dexsim::task::Task>,
+    policy: &StatePolicy<'_>,
+    episodes: usize,
+    base: u64,
+    domain: SeedDomain,
+    record: bool,
+) -> Result<Vec<EpisodeLog>> {
+    let cfg = EnvConfig {
+        render: false,
+        ..EnvConfig::default()
+    };
+    (0..episodes)
+        .into_par_iter()
+        .map_init(
+            || Env::new(Arc::clone(scene), Arc::clone(task), cfg),
+            |env, i| {
+                let env = env.as_mut().map_err(|e| dexsim::SimError::Invalid {
+                    what: "environment",
+                    message: e.to_string(),
+                })?;
+                episode(env, policy, domain_seed(domain, base, i), record)
+            },
+        )
+        .collect()
+}
