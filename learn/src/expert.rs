@@ -243,7 +243,7 @@ impl Expert {
     }
 
     fn check_width(&self, field: &'static str, len: usize, width: usize) -> Result<()> {
-        if width == 0 || len % width != 0 || len == 0 {
+        if width == 0 || !len.is_multiple_of(width) || len == 0 {
             return Err(LearnError::Config {
                 field,
                 message: format!(

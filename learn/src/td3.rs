@@ -239,7 +239,7 @@ impl Td3 {
             actor: None,
             q_mean: q1.mean_all()?.to_scalar()?,
         };
-        if self.updates % self.cfg.policy_delay.max(1) == 0 {
+        if self.updates.is_multiple_of(self.cfg.policy_delay.max(1)) {
             let pi = self.online.act(&s)?;
             let sa = Tensor::cat(&[&s, &pi], D::Minus1)?;
             let actor = self.online.q1.forward(&sa)?.mean_all()?.neg()?;

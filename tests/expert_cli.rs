@@ -1,0 +1,153 @@
+//! End-to-end: train a tiny expert through the CLI, evaluate it, collect a
+//! dataset with it and inspect the dataset; and the shipped experts.
+
+use std::process::Command;
+
+fn dexstudio(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dexstudio"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let (ok, stdout, stderr) = dexstudio(args);
+    assert!(ok, "{args:?} failed: {stderr}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: bad JSON ({e}): {stdout}"))
+}
+
+#[test]
+fn train_eval_collect_inspect() {
+    let session = std::env::temp_dir().join(format!("dexstudio-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&session);
+    std::fs::create_dir_all(&session).expect("session");
+    let cfg = session.join("tiny.toml");
+    std::fs::write(
+        &cfg,
+        "envs = 2\nwarmup = 300\neval_every = 600\neval_episodes = 2\nreplay = 10000\n\
+         [td3]\nhidden = [32, 32]\nbatch = 64\n",
+    )
+    .expect("config");
+    let s = session.to_str().expect("utf8");
+    let c = cfg.to_str().expect("utf8");
+    let t = json(&[
+        "expert",
+        "train",
+        "--task",
+        "reach-easy",
+        "--steps",
+        "600",
+        "--seed",
+        "3",
+        "--session",
+        s,
+        "--config",
+        c,
+        "--json",
+    ]);
+    assert_eq!(t["env_steps"], 600);
+    let dir = session.join("experts/reach-easy");
+    for f in [
+        "expert.json",
+        "expert.safetensors",
+        "curve.csv",
+        "curve.svg",
+        "train.json",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let csv = std::fs::read_to_string(dir.join("curve.csv")).expect("csv");
+    assert_eq!(
+        csv.lines().count(),
+        2,
+        "header and one validation row: {csv}"
+    );
+
+    let e = json(&[
+        "expert",
+        "eval",
+        "--task",
+        "reach-easy",
+        "--episodes",
+        "3",
+        "--session",
+        s,
+        "--json",
+    ]);
+    let row = &e[0];
+    assert_eq!(row["episodes"], 3);
+    let (lo, hi) = (
+        row["ci95"][0].as_f64().expect("lo"),
+        row["ci95"][1].as_f64().expect("hi"),
+    );
+    let rate = row["success_rate"].as_f64().expect("rate");
+    assert!(lo <= rate && rate <= hi);
+
+    // Keep failures: a 600-step expert rarely solves the task.
+    let col = json(&[
+        "collect",
+        "--task",
+        "reach-easy",
+        "--episodes",
+        "2",
+        "--session",
+        s,
+        "--keep-failures",
+        "--chunk",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(col["tasks"][0]["kept"], 2);
+    let info = json(&["data", "info", s, "--json"]);
+    assert_eq!(info["episodes"], 2);
+    assert_eq!(info["shards"], 2);
+    assert_eq!(info["frames"], col["frames"]);
+    assert_eq!(info["tasks"][0]["task"], "reach-easy");
+    assert!(info["bytes"].as_u64().expect("bytes") > 2 * 75 * 64 * 64 * 3);
+    let gif = session.join("ep.gif");
+    let (ok, _, err) = dexstudio(&[
+        "data",
+        "view",
+        s,
+        "--episode",
+        "1",
+        "--out",
+        gif.to_str().expect("utf8"),
+    ]);
+    assert!(ok, "{err}");
+    assert!(std::fs::read(&gif).expect("gif").starts_with(b"GIF89a"));
+    let (ok, _, err) = dexstudio(&["data", "view", s, "--episode", "7"]);
+    assert!(!ok && err.contains("no episode 7"), "{err}");
+
+    let (ok, _, err) = dexstudio(&[
+        "expert",
+        "eval",
+        "--task",
+        "reach-easy",
+        "--session",
+        "/nonexistent",
+    ]);
+    assert!(!ok && err.contains("expert.json"), "{err}");
+    let _ = std::fs::remove_dir_all(&session);
+}
+
+/// The shipped reach-easy expert meets its quality target on held-out seeds.
+#[test]
+fn shipped_reach_easy_expert_solves_the_task() {
+    let e = json(&[
+        "expert",
+        "eval",
+        "--task",
+        "reach-easy",
+        "--episodes",
+        "20",
+        "--json",
+    ]);
+    let rate = e[0]["success_rate"].as_f64().expect("rate");
+    assert!(rate >= 0.9, "shipped reach-easy expert: success {rate}");
+}
