@@ -25,9 +25,16 @@ bin=$(mktemp -d)/dexstudio
 cp target/release/dexstudio "$bin"
 mkdir -p "$session/logs"
 for t in "${tasks[@]}"; do
-  echo "RAYON_NUM_THREADS=1 $bin expert train --task $t --steps ${steps[$t]} --seed 1 --session $session --json > $session/logs/$t.json 2> $session/logs/$t.err"
+  # `|| true`: one failed task must not stop the queue (xargs stops at a
+  # child killed by a signal).
+  echo "RAYON_NUM_THREADS=1 $bin expert train --task $t --steps ${steps[$t]} --seed 1 --session $session --json > $session/logs/$t.json 2> $session/logs/$t.err || echo $t failed"
 done | xargs -P 2 -I{} bash -c {}
 for t in "${tasks[@]}"; do
-  mkdir -p "assets/experts/$t"
-  cp "$session/experts/$t/"{expert.json,expert.safetensors,curve.csv,curve.svg} "assets/experts/$t/"
+  src="$session/experts/$t"
+  if [ -f "$src/expert.json" ]; then
+    mkdir -p "assets/experts/$t"
+    cp "$src/"{expert.json,expert.safetensors,curve.csv,curve.svg} "assets/experts/$t/"
+  else
+    echo "no expert for $t (see $session/logs/$t.err)"
+  fi
 done

@@ -71,10 +71,26 @@ impl Mlp {
 
     /// Apply the network to a `[batch, input]` tensor.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.run(x, false)
+    }
+
+    /// Like [`Mlp::forward`] with the weights detached: gradients still
+    /// flow to `x`, but none are computed for the weights. Frozen critics
+    /// (the actor's loss, target networks, critic-guided distillation)
+    /// skip a third of their backward matmuls this way.
+    pub fn forward_frozen(&self, x: &Tensor) -> Result<Tensor> {
+        self.run(x, true)
+    }
+
+    fn run(&self, x: &Tensor, frozen: bool) -> Result<Tensor> {
         let mut h = x.clone();
         let last = self.layers.len().saturating_sub(1);
         for (i, l) in self.layers.iter().enumerate() {
-            h = l.forward(&h)?;
+            h = if frozen {
+                Linear::new(l.weight().detach(), l.bias().map(Tensor::detach)).forward(&h)?
+            } else {
+                l.forward(&h)?
+            };
             if i < last {
                 h = match self.activation {
                     Activation::Relu => h.relu()?,

@@ -96,6 +96,11 @@ impl Nets {
         Ok(self.actor.forward(s)?.tanh()?)
     }
 
+    /// Actions with the actor's weights detached (no weight gradients).
+    pub fn act_frozen(&self, s: &Tensor) -> Result<Tensor> {
+        Ok(self.actor.forward_frozen(s)?.tanh()?)
+    }
+
     /// Both critics at `(s, a)`, each `[B]`.
     pub fn q(&self, s: &Tensor, a: &Tensor) -> Result<(Tensor, Tensor)> {
         let sa = Tensor::cat(&[s, a], D::Minus1)?;
@@ -108,6 +113,15 @@ impl Nets {
     /// `min(Q1, Q2)`: the pessimistic value used for targets and reports.
     pub fn q_min(&self, s: &Tensor, a: &Tensor) -> Result<Tensor> {
         let (q1, q2) = self.q(s, a)?;
+        Ok(q1.minimum(&q2)?)
+    }
+
+    /// `min(Q1, Q2)` with the critics' weights detached: differentiable in
+    /// `a` (and `s`) only, as a frozen critic must be.
+    pub fn q_min_frozen(&self, s: &Tensor, a: &Tensor) -> Result<Tensor> {
+        let sa = Tensor::cat(&[s, a], D::Minus1)?;
+        let q1 = self.q1.forward_frozen(&sa)?.squeeze(D::Minus1)?;
+        let q2 = self.q2.forward_frozen(&sa)?.squeeze(D::Minus1)?;
         Ok(q1.minimum(&q2)?)
     }
 }
@@ -227,8 +241,8 @@ impl Td3 {
             .map(|_| (normal(&mut self.rng) * self.cfg.policy_noise).clamp(-c, c))
             .collect();
         let noise = Tensor::from_vec(noise, (n, self.adim), &dev)?;
-        let a2 = (self.target.act(&s2)? + noise)?.clamp(-1f32, 1f32)?;
-        let y = (r + (disc * self.target.q_min(&s2, &a2)?)?)?.detach();
+        let a2 = (self.target.act_frozen(&s2)? + noise)?.clamp(-1f32, 1f32)?;
+        let y = (r + (disc * self.target.q_min_frozen(&s2, &a2)?)?)?.detach();
         let (q1, q2) = self.online.q(&s, &a)?;
         let critic = ((&q1 - &y)?.sqr()?.mean_all()? + (&q2 - &y)?.sqr()?.mean_all()?)?;
         let grads = critic.backward()?;
@@ -242,7 +256,7 @@ impl Td3 {
         if self.updates.is_multiple_of(self.cfg.policy_delay.max(1)) {
             let pi = self.online.act(&s)?;
             let sa = Tensor::cat(&[&s, &pi], D::Minus1)?;
-            let actor = self.online.q1.forward(&sa)?.mean_all()?.neg()?;
+            let actor = self.online.q1.forward_frozen(&sa)?.mean_all()?.neg()?;
             let grads = actor.backward()?;
             self.actor_opt.step(&grads)?;
             polyak(&self.pairs, self.cfg.tau)?;

@@ -219,6 +219,36 @@ fn cancel_then_resume() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Pausing from the progress callback holds the loop until another thread
+/// resumes it, and the pause is reported.
+#[test]
+fn pause_and_resume_from_another_thread() {
+    let catalog = Catalog::bundled().expect("catalog");
+    let dir = tmp("pause");
+    let mut cfg = tiny("reach-easy", 800);
+    cfg.warmup = 400;
+    cfg.eval_every = 400;
+    cfg.eval_episodes = 1;
+    let control = Control::new();
+    let (mut paused_seen, mut resumer) = (false, None);
+    let t0 = std::time::Instant::now();
+    train(&catalog, &cfg, &dir, false, &control, &mut |p| {
+        if resumer.is_none() {
+            control.pause();
+            let c = control.clone();
+            resumer = Some(std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                c.resume();
+            }));
+        }
+        paused_seen |= p.phase == dexlearn::train::Phase::Paused;
+    })
+    .expect("train");
+    assert!(paused_seen, "no Paused report");
+    assert!(t0.elapsed() >= std::time::Duration::from_millis(300));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// An absurd learning rate blows the critic up; training stops with a
 /// divergence error that names the last good checkpoint.
 #[test]
