@@ -15,6 +15,7 @@ pub mod fsio;
 pub mod init;
 pub mod mlp;
 pub mod norm;
+pub mod ops;
 pub mod replay;
 pub mod rng;
 pub mod rollout;

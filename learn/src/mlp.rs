@@ -86,10 +86,14 @@ impl Mlp {
         let mut h = x.clone();
         let last = self.layers.len().saturating_sub(1);
         for (i, l) in self.layers.iter().enumerate() {
-            h = if frozen {
-                Linear::new(l.weight().detach(), l.bias().map(Tensor::detach)).forward(&h)?
+            let (w, b) = if frozen {
+                (l.weight().detach(), l.bias().map(Tensor::detach))
             } else {
-                l.forward(&h)?
+                (l.weight().clone(), l.bias().cloned())
+            };
+            h = match b {
+                Some(b) if h.rank() == 2 => crate::ops::bias_add(&h.matmul(&w.t()?)?, &b)?,
+                _ => Linear::new(w, b).forward(&h)?,
             };
             if i < last {
                 h = match self.activation {
