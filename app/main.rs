@@ -7,6 +7,7 @@ mod cli;
 mod frames;
 mod output;
 mod plot;
+mod studio;
 
 use clap::Parser;
 

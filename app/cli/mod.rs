@@ -38,6 +38,8 @@ enum Command {
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Open the studio window (needs a display).
+    Studio(crate::studio::StudioArgs),
 }
 
 /// Run a parsed command line.
@@ -49,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Expert(c)) => expert::run(c),
         Some(Command::Collect(a)) => data::collect_cmd(a),
         Some(Command::Data(c)) => data::run(c),
+        Some(Command::Studio(a)) => crate::studio::run(a),
         None => sim::demo(),
     }
 }

@@ -1,10 +1,25 @@
 //! dexstudio-plugins: the studio's Bevy plugins, one capability per file.
 //!
-//! Each plugin is a thin adapter over `dexsim` (and later `dexlearn`): the
+//! Each plugin is a thin adapter over `dexsim` and `dexlearn`: the
 //! simulation state lives in `dexsim`, the plugins only schedule it and
 //! show it. Panels are plain functions of their data.
 
+pub mod driver;
+pub mod orbit_camera;
 pub mod panels;
+pub mod scene_view;
 pub mod sim_step;
+pub mod studio;
+pub mod timeline;
+pub mod ui;
 
+#[cfg(test)]
+mod testing;
+
+pub use driver::{Driver, DriverPlugin, DriverSet, Policy};
+pub use orbit_camera::{OrbitCamera, OrbitCameraPlugin};
+pub use scene_view::SceneViewPlugin;
 pub use sim_step::{SimStepPlugin, SimStepSet, Viewport};
+pub use studio::{Studio, StudioCmd, StudioCmds, StudioPlugin};
+pub use timeline::{Timeline, TimelinePlugin, TimelineSet};
+pub use ui::StudioUiPlugin;

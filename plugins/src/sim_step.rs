@@ -5,7 +5,7 @@
 //! action; rendering and panels read the resulting state.
 
 use bevy::prelude::*;
-use dexsim::Env;
+use dexsim::{Env, Observation, Snapshot};
 
 /// Phases of the plugin, for ordering other plugins against it.
 #[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
@@ -21,6 +21,8 @@ pub struct Viewport {
     pub env: Env,
     /// Step while true.
     pub playing: bool,
+    /// Take one step at the next tick even when paused (the "step" button).
+    pub step_once: bool,
     /// The action applied at every step (drivers overwrite it).
     pub action: Vec<f32>,
     /// Last step's reward.
@@ -29,21 +31,53 @@ pub struct Viewport {
     pub success: bool,
     /// Seed of the next reset.
     pub next_seed: u64,
+    /// The latest observation, kept so that drivers and the policy-eye
+    /// panel read it without rendering the camera again.
+    pub obs: Observation,
+    /// Bumped on every change of the environment state (step, reset,
+    /// restore), so viewers refresh only when there is something new.
+    pub revision: u64,
 }
 
 impl Viewport {
-    /// A paused viewport over an environment, holding zero actions.
+    /// A playing viewport over an environment, holding zero actions.
     pub fn new(env: Env) -> Self {
         let action = vec![0.0; env.action_dim()];
         let next_seed = env.seed() + 1;
+        let obs = env.observe();
         Self {
             env,
             playing: true,
+            step_once: false,
             action,
             reward: 0.0,
             success: false,
             next_seed,
+            obs,
+            revision: 0,
         }
+    }
+
+    /// Whether the next tick steps this viewport.
+    pub fn wants_step(&self) -> bool {
+        self.playing || self.step_once
+    }
+
+    /// Start a new episode with `seed`; the next automatic reset uses
+    /// `seed + 1`.
+    pub fn reset(&mut self, seed: u64) {
+        self.obs = self.env.reset(seed);
+        self.next_seed = seed.wrapping_add(1);
+        self.reward = 0.0;
+        self.success = false;
+        self.revision += 1;
+    }
+
+    /// Return to a snapshot of this viewport's task (timeline scrubbing).
+    pub fn restore(&mut self, snap: &Snapshot) {
+        self.env.restore(snap);
+        self.obs = self.env.observe();
+        self.revision += 1;
     }
 }
 
@@ -60,18 +94,20 @@ impl Plugin for SimStepPlugin {
 
 fn step_viewports(mut viewports: Query<&mut Viewport>) {
     for mut vp in &mut viewports {
-        if !vp.playing {
+        if !vp.wants_step() {
             continue;
         }
+        vp.step_once = false;
         let action = vp.action.clone();
         match vp.env.step(&action) {
             Ok(step) => {
                 vp.reward = step.reward;
                 vp.success = step.info.success;
+                vp.obs = step.obs;
+                vp.revision += 1;
                 if step.done {
                     let seed = vp.next_seed;
-                    vp.env.reset(seed);
-                    vp.next_seed += 1;
+                    vp.reset(seed);
                 }
             }
             Err(e) => {
@@ -86,31 +122,14 @@ fn step_viewports(mut viewports: Query<&mut Viewport>) {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    use bevy::prelude::*;
-    use bevy::time::TimeUpdateStrategy;
-    use dexsim::{Catalog, Env, EnvConfig};
-
-    use super::{SimStepPlugin, Viewport};
+    use super::Viewport;
+    use crate::testing::{headless_app, viewport};
 
     /// Control steps a viewport has taken after six app updates.
-    fn steps_after_six_updates(playing: bool) -> usize {
-        let mut app = App::new();
-        app.add_plugins((MinimalPlugins, SimStepPlugin));
-        app.insert_resource(Time::<Fixed>::from_hz(25.0));
-        app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
-            40,
-        )));
-        let cat = Catalog::bundled().expect("catalog");
-        let cfg = EnvConfig {
-            image_size: 16,
-            render: false,
-            ..EnvConfig::default()
-        };
-        let env = Env::from_catalog(&cat, "reach-easy", cfg).expect("env");
-        let mut vp = Viewport::new(env);
-        vp.playing = playing;
+    fn steps_after_six_updates(setup: impl FnOnce(&mut Viewport)) -> usize {
+        let mut app = headless_app();
+        let mut vp = viewport("reach-easy");
+        setup(&mut vp);
         let id = app.world_mut().spawn(vp).id();
         for _ in 0..6 {
             app.update();
@@ -121,13 +140,22 @@ mod tests {
 
     #[test]
     fn playing_viewport_steps_once_per_fixed_tick() {
-        let step = steps_after_six_updates(true);
+        let step = steps_after_six_updates(|_| {});
         // The first update only starts the clock; each later one is one tick.
         assert!((4..=6).contains(&step), "stepped {step} times");
     }
 
     #[test]
     fn paused_viewport_does_not_step() {
-        assert_eq!(steps_after_six_updates(false), 0);
+        assert_eq!(steps_after_six_updates(|vp| vp.playing = false), 0);
+    }
+
+    #[test]
+    fn step_once_steps_a_paused_viewport_exactly_once() {
+        let step = steps_after_six_updates(|vp| {
+            vp.playing = false;
+            vp.step_once = true;
+        });
+        assert_eq!(step, 1);
     }
 }

@@ -12,7 +12,19 @@ pub fn wilson95(successes: usize, n: usize) -> (f64, f64) {
     let denom = 1.0 + z * z / n;
     let centre = (p + z * z / (2.0 * n)) / denom;
     let half = z * ((p * (1.0 - p) + z * z / (4.0 * n)) / n).sqrt() / denom;
-    ((centre - half).max(0.0), (centre + half).min(1.0))
+    // The bounds are exactly 0 and 1 at the extremes; rounding would
+    // otherwise leave the observed rate a hair outside its own interval.
+    let lo = if successes == 0 {
+        0.0
+    } else {
+        (centre - half).max(0.0)
+    };
+    let hi = if successes as f64 >= n {
+        1.0
+    } else {
+        (centre + half).min(1.0)
+    };
+    (lo, hi)
 }
 
 #[cfg(test)]
@@ -30,5 +42,6 @@ mod tests {
         let (lo, hi) = wilson95(0, 10);
         assert!(lo == 0.0 && (hi - 0.2775).abs() < 1e-3, "{lo} {hi}");
         assert_eq!(wilson95(0, 0), (0.0, 1.0));
+        assert_eq!(wilson95(3, 3).1, 1.0);
     }
 }

@@ -1,4 +1,5 @@
-//! The heads-up display of one viewport: step, reward, return, success.
+//! The heads-up display of one viewport: step, reward, return, success,
+//! who drives and the expert's Q of the action taken.
 
 use bevy_egui::egui;
 
@@ -19,6 +20,12 @@ pub struct HudView {
     pub success: bool,
     /// Episode solved.
     pub solved: bool,
+    /// The driving policy.
+    pub driver: String,
+    /// The expert's Q of the last state and action, if an expert is loaded.
+    pub q: Option<f32>,
+    /// Why there is no expert, or why the driver fell back to zero actions.
+    pub note: Option<String>,
 }
 
 /// Draw the HUD.
@@ -42,7 +49,16 @@ pub fn hud(ui: &mut egui::Ui, v: &HudView) {
         };
         ui.colored_label(colour, text);
         ui.end_row();
+        ui.label("driver");
+        ui.label(&v.driver);
+        ui.end_row();
+        ui.label("Q(s, a)");
+        ui.label(v.q.map_or_else(|| "–".to_owned(), |q| format!("{q:+.3}")));
+        ui.end_row();
     });
+    if let Some(note) = &v.note {
+        ui.colored_label(egui::Color32::from_rgb(220, 140, 40), note);
+    }
 }
 
 #[cfg(test)]
@@ -60,10 +76,21 @@ mod tests {
             ret: 3.25,
             success: true,
             solved: false,
+            driver: "expert".into(),
+            q: Some(-1.5),
+            note: Some("no expert for key-turn-hard".into()),
         };
         let out = ctx.run_ui(Default::default(), |ui| hud(ui, &view));
         let text = format!("{:?}", out.shapes);
-        for needle in ["key-turn-hard", "12 / 100", "+3.25", "holding"] {
+        for needle in [
+            "key-turn-hard",
+            "12 / 100",
+            "+3.25",
+            "holding",
+            "expert",
+            "-1.500",
+            "no expert for",
+        ] {
             assert!(text.contains(needle), "the HUD must show {needle}");
         }
     }

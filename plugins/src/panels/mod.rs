@@ -1,3 +1,7 @@
-//! egui panels: functions from a view of the data to widgets.
+//! egui panels: functions from a view of the data to widgets; panels that
+//! can change the world push `StudioCmd`s instead of mutating it.
 
+pub mod controls;
 pub mod hud;
+pub mod policy_eye;
+pub mod tasks;

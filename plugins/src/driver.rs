@@ -1,0 +1,270 @@
+//! Who acts in a viewport: zero actions, seeded random actions or a frozen
+//! expert; and the expert's live Q of the action taken, for the HUD.
+//!
+//! The action is computed each fixed tick just before the step, from the
+//! observation the viewport already holds, so the policy sees exactly what
+//! it would see headless.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bevy::prelude::*;
+use dexlearn::Expert;
+use dexlearn::expert::expert_dir;
+use dexsim::Env;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::sim_step::{SimStepSet, Viewport};
+
+/// Phases of the plugin.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DriverSet {
+    /// Write each viewport's action for the coming step.
+    Act,
+}
+
+/// The source of a viewport's actions.
+pub enum Policy {
+    /// All actuators at the middle of their range.
+    Zero,
+    /// Uniform in [-1, 1], from a seeded generator (reproducible).
+    Random(Box<ChaCha8Rng>),
+    /// The deterministic action of a frozen expert.
+    Expert(Arc<Expert>),
+}
+
+impl Policy {
+    /// Random actions seeded with `seed`.
+    pub fn random(seed: u64) -> Self {
+        Self::Random(Box::new(ChaCha8Rng::seed_from_u64(seed)))
+    }
+
+    /// A short name for panels.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Zero => "zero",
+            Self::Random(_) => "random",
+            Self::Expert(_) => "expert",
+        }
+    }
+
+    fn act(&mut self, state: &[f32], dim: usize) -> Result<Vec<f32>, String> {
+        match self {
+            Self::Zero => Ok(vec![0.0; dim]),
+            Self::Random(rng) => Ok((0..dim).map(|_| rng.random_range(-1.0..=1.0)).collect()),
+            Self::Expert(e) => {
+                let a = e
+                    .act(state)
+                    .map_err(|e| format!("expert failed to act: {e}"))?;
+                if a.len() == dim {
+                    Ok(a)
+                } else {
+                    Err(format!(
+                        "the expert gives {} actions, the task has {dim}",
+                        a.len()
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Which policy a driver picker asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyChoice {
+    /// Zero actions.
+    Zero,
+    /// Seeded random actions.
+    Random,
+    /// The task's expert.
+    Expert,
+}
+
+impl PolicyChoice {
+    /// The choice that gives `policy`.
+    pub fn of(policy: &Policy) -> Self {
+        match policy {
+            Policy::Zero => Self::Zero,
+            Policy::Random(_) => Self::Random,
+            Policy::Expert(_) => Self::Expert,
+        }
+    }
+}
+
+/// A viewport's driver: its policy, the task's expert (used as the critic
+/// whatever the policy) and the latest Q.
+#[derive(Component)]
+pub struct Driver {
+    /// What acts.
+    pub policy: Policy,
+    /// The task's expert, or why there is none (shown in the UI).
+    pub expert: Result<Arc<Expert>, String>,
+    /// `min(Q1, Q2)` of the last state and action, when an expert is loaded.
+    pub q: Option<f32>,
+    /// Why the policy was last replaced by zero actions, if it was.
+    pub note: Option<String>,
+}
+
+impl Driver {
+    /// Zero actions, with `expert` as the critic.
+    pub fn new(expert: Result<Arc<Expert>, String>) -> Self {
+        Self {
+            policy: Policy::Zero,
+            expert,
+            q: None,
+            note: None,
+        }
+    }
+
+    /// Switch to `choice`; random actions are seeded with `seed`. Asking
+    /// for a missing expert leaves zero actions and says why.
+    pub fn choose(&mut self, choice: PolicyChoice, seed: u64) -> Result<(), String> {
+        self.note = None;
+        self.policy = match (choice, &self.expert) {
+            (PolicyChoice::Zero, _) => Policy::Zero,
+            (PolicyChoice::Random, _) => Policy::random(seed),
+            (PolicyChoice::Expert, Ok(e)) => Policy::Expert(e.clone()),
+            (PolicyChoice::Expert, Err(why)) => {
+                self.policy = Policy::Zero;
+                return Err(why.clone());
+            }
+        };
+        Ok(())
+    }
+}
+
+/// Load the expert of `env`'s task: from the session first, else the
+/// shipped one; an expert trained for other state or action sizes is
+/// refused here rather than failing at every step.
+pub fn load_expert(session: Option<&Path>, env: &Env) -> Result<Arc<Expert>, String> {
+    let task = &env.task().spec.name;
+    let dirs = session
+        .map(|s| expert_dir(Some(s), task))
+        .into_iter()
+        .chain([expert_dir(None, task)]);
+    let mut why = String::new();
+    for dir in dirs {
+        match Expert::load(&dir) {
+            Ok(e) => {
+                let m = &e.meta;
+                if m.state_dim != env.state_dim() || m.action_dim != env.action_dim() {
+                    return Err(format!(
+                        "expert in {} has state/action sizes {}/{}, task {task} has {}/{}",
+                        dir.display(),
+                        m.state_dim,
+                        m.action_dim,
+                        env.state_dim(),
+                        env.action_dim()
+                    ));
+                }
+                return Ok(Arc::new(e));
+            }
+            Err(e) => why = format!("no expert for {task}: {e}"),
+        }
+    }
+    Err(why)
+}
+
+/// Computes every stepping viewport's action before [`SimStepSet::Step`].
+pub struct DriverPlugin;
+
+impl Plugin for DriverPlugin {
+    fn build(&self, app: &mut App) {
+        app.configure_sets(FixedUpdate, DriverSet::Act.before(SimStepSet::Step))
+            .add_systems(FixedUpdate, drive.in_set(DriverSet::Act));
+    }
+}
+
+fn drive(mut viewports: Query<(&mut Viewport, &mut Driver)>) {
+    for (mut vp, mut d) in &mut viewports {
+        if !vp.wants_step() {
+            continue;
+        }
+        let (vp, d) = (&mut *vp, &mut *d);
+        let dim = vp.env.action_dim();
+        vp.action = match d.policy.act(&vp.obs.state, dim) {
+            Ok(a) => a,
+            Err(e) => {
+                // Keep stepping with zero actions and say why in the HUD.
+                warn!("driver replaced by zero actions: {e}");
+                d.note = Some(e);
+                d.policy = Policy::Zero;
+                vec![0.0; dim]
+            }
+        };
+        d.q = match &d.expert {
+            Ok(e) => e
+                .q(&vp.obs.state, &vp.action)
+                .ok()
+                .and_then(|q| q.first().copied()),
+            Err(_) => None,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bevy::prelude::*;
+
+    use super::{Driver, DriverPlugin, Policy, load_expert};
+    use crate::testing::{headless_app, tiny_expert, viewport};
+
+    /// The action the viewport holds after a few ticks under `policy`.
+    fn action_after_ticks(
+        policy: Policy,
+        expert: Result<Arc<dexlearn::Expert>, String>,
+    ) -> (Vec<f32>, Option<f32>) {
+        let mut app = headless_app();
+        app.add_plugins(DriverPlugin);
+        let mut d = Driver::new(expert);
+        d.policy = policy;
+        let id = app.world_mut().spawn((viewport("reach-easy"), d)).id();
+        for _ in 0..4 {
+            app.update();
+        }
+        let vp = app.world().get::<crate::Viewport>(id).expect("viewport");
+        let d = app.world().get::<Driver>(id).expect("driver");
+        assert!(d.note.is_none(), "unexpected note {:?}", d.note);
+        (vp.action.clone(), d.q)
+    }
+
+    #[test]
+    fn zero_policy_holds_zero_actions() {
+        let (a, q) = action_after_ticks(Policy::Zero, Err("none".into()));
+        assert!(a.iter().all(|&x| x == 0.0));
+        assert_eq!(q, None, "no expert, no Q");
+    }
+
+    #[test]
+    fn random_policy_is_seeded_and_in_range() {
+        let (a, _) = action_after_ticks(Policy::random(7), Err("none".into()));
+        let (b, _) = action_after_ticks(Policy::random(7), Err("none".into()));
+        assert_eq!(a, b, "same seed, same actions");
+        assert!(a.iter().all(|x| (-1.0..=1.0).contains(x)));
+        assert!(a.iter().any(|&x| x != 0.0));
+    }
+
+    #[test]
+    fn expert_policy_acts_and_reports_q() {
+        let vp = viewport("reach-easy");
+        let e = tiny_expert(&vp.env);
+        let (a, q) = action_after_ticks(Policy::Expert(e.clone()), Ok(e.clone()));
+        assert_eq!(a.len(), vp.env.action_dim());
+        assert!(q.is_some_and(f32::is_finite), "Q {q:?}");
+    }
+
+    #[test]
+    fn missing_expert_is_a_message_not_a_panic() {
+        let vp = viewport("reach-easy");
+        let dir = std::env::temp_dir().join(format!("dexstudio-no-expert-{}", std::process::id()));
+        // The shipped experts may or may not exist; a session without one
+        // must at least fall through to them, and a miss must say so.
+        match load_expert(Some(&dir), &vp.env) {
+            Ok(e) => assert_eq!(e.meta.task, "reach-easy"),
+            Err(why) => assert!(why.contains("no expert for reach-easy"), "{why}"),
+        }
+    }
+}

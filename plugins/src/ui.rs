@@ -1,0 +1,206 @@
+//! The studio's egui layout: the task browser on the left; HUD, controls
+//! and the policy's eye on the right; the 3D view in the space between.
+//!
+//! egui draws through a camera of its own on top of the scene camera, so
+//! the scene camera can render into the free middle only and the scene
+//! stays centred there rather than hidden under the panels.
+
+use bevy::camera::visibility::RenderLayers;
+use bevy::camera::{CameraOutputMode, Viewport as CameraViewport};
+use bevy::prelude::*;
+use bevy::render::render_resource::BlendState;
+use bevy::window::PrimaryWindow;
+use bevy_egui::{
+    EguiContexts, EguiGlobalSettings, EguiPlugin, EguiPrimaryContextPass, PrimaryEguiContext, egui,
+};
+
+use crate::driver::Driver;
+use crate::driver::PolicyChoice;
+use crate::orbit_camera::OrbitCamera;
+use crate::panels::controls::{ControlsView, controls};
+use crate::panels::hud::{HudView, hud};
+use crate::panels::policy_eye::{PolicyEyeView, color_image, policy_eye};
+use crate::panels::tasks::{TaskBrowserView, task_browser};
+use crate::sim_step::Viewport;
+use crate::studio::{Studio, StudioCmds};
+use crate::timeline::Timeline;
+
+/// Draws the panels each frame and queues what they ask for in
+/// [`StudioCmds`].
+pub struct StudioUiPlugin;
+
+impl Plugin for StudioUiPlugin {
+    fn build(&self, app: &mut App) {
+        if !app.is_plugin_added::<EguiPlugin>() {
+            app.add_plugins(EguiPlugin::default());
+        }
+        // The UI camera is ours (see the module docs), not the first one.
+        app.world_mut()
+            .resource_mut::<EguiGlobalSettings>()
+            .auto_create_primary_context = false;
+        app.add_systems(Startup, spawn_ui_camera)
+            .add_systems(EguiPrimaryContextPass, draw);
+    }
+}
+
+fn spawn_ui_camera(mut commands: Commands) {
+    commands.spawn((
+        PrimaryEguiContext,
+        Camera2d,
+        RenderLayers::none(),
+        Camera {
+            order: 1,
+            output_mode: CameraOutputMode::Write {
+                blend_state: Some(BlendState::ALPHA_BLENDING),
+                clear_color: ClearColorConfig::None,
+            },
+            clear_color: ClearColorConfig::Custom(Color::NONE),
+            ..default()
+        },
+    ));
+}
+
+/// Textures of the policy's images, refreshed when the viewport changes.
+#[derive(Default)]
+struct EyeTextures {
+    revision: Option<u64>,
+    obs: Option<egui::TextureHandle>,
+    goal: Option<egui::TextureHandle>,
+}
+
+impl EyeTextures {
+    fn update(&mut self, ctx: &egui::Context, vp: &Viewport) {
+        if self.revision == Some(vp.revision) {
+            return;
+        }
+        self.revision = Some(vp.revision);
+        let (o, g) = (&vp.obs.image, &vp.obs.goal_image);
+        for (slot, name, img) in [(&mut self.obs, "obs", o), (&mut self.goal, "goal", g)] {
+            let Some(image) = color_image(img.width, img.height, &img.rgb) else {
+                *slot = None;
+                continue;
+            };
+            let nearest = egui::TextureOptions::NEAREST;
+            match slot {
+                // In place: bevy_egui turns a whole-texture `set` into a new
+                // asset that is not on the GPU until the next frame, so an
+                // image replaced every frame would never be drawn.
+                Some(tex) if tex.size() == image.size => tex.set_partial([0, 0], image, nearest),
+                _ => *slot = Some(ctx.load_texture(name, image, nearest)),
+            }
+        }
+    }
+
+    fn view(&self, pixels: usize) -> PolicyEyeView {
+        PolicyEyeView {
+            obs: self.obs.as_ref().map(egui::TextureHandle::id),
+            goal: self.goal.as_ref().map(egui::TextureHandle::id),
+            pixels,
+        }
+    }
+}
+
+fn draw(
+    mut contexts: EguiContexts,
+    studio: Res<Studio>,
+    viewports: Query<(&Viewport, &Driver, &Timeline)>,
+    mut cmds: ResMut<StudioCmds>,
+    mut eye: Local<EyeTextures>,
+    window: Single<&Window, With<PrimaryWindow>>,
+    mut scene_cameras: Query<&mut Camera, With<OrbitCamera>>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?.clone();
+    let mut root = egui::Ui::new(
+        ctx.clone(),
+        "studio".into(),
+        egui::UiBuilder::new()
+            .layer_id(egui::LayerId::background())
+            .max_rect(ctx.viewport_rect()),
+    );
+    let Some((vp, driver, tl)) = viewports.iter().next() else {
+        return Ok(());
+    };
+    eye.update(&ctx, vp);
+    let task = &vp.env.task().spec.name;
+    let mut out = Vec::new();
+    egui::Panel::left("tasks")
+        .default_size(250.0)
+        .show(&mut root, |ui| {
+            if let Some(msg) = &studio.message {
+                ui.colored_label(egui::Color32::from_rgb(230, 90, 70), msg);
+            }
+            if let Some(v) = TaskBrowserView::new(&studio.catalog, task, vp.env.seed()) {
+                task_browser(ui, &v, &mut out);
+            }
+        });
+    egui::Panel::right("viewport")
+        .default_size(360.0)
+        .show(&mut root, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                hud(ui, &hud_view(vp, driver, tl));
+                ui.separator();
+                controls(ui, &controls_view(vp, driver, tl, studio.speed), &mut out);
+                ui.separator();
+                ui.heading("Policy's eye");
+                policy_eye(ui, &eye.view(vp.obs.image.width));
+            });
+        });
+    let free = root.available_rect_before_wrap();
+    cmds.0.extend(out);
+    let area = physical_area(free, ctx.pixels_per_point(), &window);
+    let key =
+        |v: &Option<CameraViewport>| v.as_ref().map(|v| (v.physical_position, v.physical_size));
+    for mut cam in &mut scene_cameras {
+        if key(&cam.viewport) != key(&area) {
+            cam.viewport = area.clone();
+        }
+    }
+    Ok(())
+}
+
+/// The free middle of the window in physical pixels; `None` (the whole
+/// window) when the panels leave no room.
+fn physical_area(free: egui::Rect, ppp: f32, window: &Window) -> Option<CameraViewport> {
+    let size = UVec2::new(window.physical_width(), window.physical_height());
+    let min = (Vec2::new(free.min.x, free.min.y) * ppp)
+        .max(Vec2::ZERO)
+        .as_uvec2()
+        .min(size);
+    let max = (Vec2::new(free.max.x, free.max.y) * ppp)
+        .as_uvec2()
+        .min(size);
+    let extent = max.saturating_sub(min);
+    (extent.x >= 16 && extent.y >= 16).then(|| CameraViewport {
+        physical_position: min,
+        physical_size: extent,
+        ..default()
+    })
+}
+
+fn hud_view(vp: &Viewport, driver: &Driver, tl: &Timeline) -> HudView {
+    let env = &vp.env;
+    HudView {
+        task: env.task().spec.name.clone(),
+        step: tl.cursor(),
+        episode_steps: env.task().spec.episode_steps,
+        reward: vp.reward,
+        ret: env.episode_return(),
+        success: vp.success,
+        solved: env.is_solved(),
+        driver: driver.policy.label().to_owned(),
+        q: driver.q,
+        note: driver.note.clone(),
+    }
+}
+
+fn controls_view(vp: &Viewport, driver: &Driver, tl: &Timeline, speed: f32) -> ControlsView {
+    ControlsView {
+        playing: vp.playing,
+        speed,
+        seed: vp.env.seed(),
+        policy: PolicyChoice::of(&driver.policy),
+        expert: driver.expert.as_ref().map(|_| ()).map_err(Clone::clone),
+        recorded: tl.range(),
+        cursor: tl.cursor(),
+    }
+}
