@@ -94,6 +94,7 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
             a.seed,
             SeedDomain::Eval,
             false,
+            0,
         )
         .with_context(|| format!("evaluating the expert of {name}"))?;
         let solved = logs.iter().filter(|l| l.solved).count();
@@ -159,8 +160,12 @@ struct CriticRow {
     task: String,
     episodes: usize,
     success_rate: f64,
+    /// METHOD §2's figure: returns to the episode's end.
     #[serde(flatten)]
     critic: CriticError,
+    /// The same with returns that continue past time limits, as the
+    /// critic's bootstrapped target does.
+    past_time_limit: CriticError,
 }
 
 /// Held-out critic rollouts use their own base in the evaluation domain,
@@ -180,6 +185,9 @@ pub fn critic_report(a: CriticArgs) -> anyhow::Result<()> {
         let expert = load_expert(a.session.as_deref(), name)?;
         let (scene, task) = load_task(&catalog, name)?;
         let policy = |s: &[f32]| expert.act(s);
+        // Roll 5 horizons (5 / (1 - gamma) steps) past time limits for the
+        // second figure; the discounted weight it leaves out is under 1%.
+        let tail = (5.0 / (1.0 - expert.meta.gamma)).ceil() as usize;
         let logs = evaluate(
             &scene,
             &task,
@@ -188,16 +196,24 @@ pub fn critic_report(a: CriticArgs) -> anyhow::Result<()> {
             CRITIC_BASE,
             SeedDomain::Eval,
             true,
+            tail,
         )?;
-        let (mut q, mut g) = (Vec::new(), Vec::new());
+        let (mut q, mut g, mut g_tail) = (Vec::new(), Vec::new(), Vec::new());
+        let (scale, gamma) = (expert.meta.reward_scale, expert.meta.gamma);
         for l in &logs {
             q.extend(expert.q(&l.states, &l.actions)?);
-            let scaled: Vec<f32> = l
-                .rewards
+            let scaled: Vec<f32> = l.rewards.iter().map(|r| r * scale).collect();
+            g.extend(discounted_returns(&scaled, gamma));
+            let long: Vec<f32> = scaled
                 .iter()
-                .map(|r| r * expert.meta.reward_scale)
+                .copied()
+                .chain(l.tail.iter().map(|r| r * scale))
                 .collect();
-            g.extend(discounted_returns(&scaled, expert.meta.gamma));
+            g_tail.extend(
+                discounted_returns(&long, gamma)
+                    .into_iter()
+                    .take(scaled.len()),
+            );
         }
         rows.push(CriticRow {
             task: name.clone(),
@@ -205,6 +221,7 @@ pub fn critic_report(a: CriticArgs) -> anyhow::Result<()> {
             success_rate: logs.iter().filter(|l| l.solved).count() as f64
                 / logs.len().max(1) as f64,
             critic: critic_error(&q, &g),
+            past_time_limit: critic_error(&q, &g_tail),
         });
         bar.inc(1);
     }
@@ -228,21 +245,23 @@ pub fn critic_report(a: CriticArgs) -> anyhow::Result<()> {
     )?;
     emit(a.json, &rows, |rows| {
         println!(
-            "{:<16} {:>8} {:>8} {:>12} {:>10} {:>10} {:>10}",
-            "task", "episodes", "success", "critic err", "mean Q", "mean G", "std G"
+            "{:<16} {:>8} {:>8} {:>11} {:>9} {:>9} {:>9} {:>12}",
+            "task", "episodes", "success", "critic err", "mean Q", "mean G", "std G", "err (tail)"
         );
         for r in rows {
             println!(
-                "{:<16} {:>8} {:>8.2} {:>12.3} {:>10.2} {:>10.2} {:>10.2}",
+                "{:<16} {:>8} {:>8.2} {:>11.3} {:>9.2} {:>9.2} {:>9.2} {:>12.3}",
                 r.task,
                 r.episodes,
                 r.success_rate,
                 r.critic.error,
                 r.critic.mean_q,
                 r.critic.mean_g,
-                r.critic.std_g
+                r.critic.std_g,
+                r.past_time_limit.error
             );
         }
+        println!("err (tail): the same with returns continued past time limits, as Q bootstraps");
         println!("bar chart: {}", a.out.display());
     })
 }

@@ -29,6 +29,8 @@ pub struct EpisodeLog {
     pub actions: Vec<f32>,
     /// Rewards (when recorded).
     pub rewards: Vec<f32>,
+    /// Rewards of the steps rolled past a time-limit end (see [`episode`]).
+    pub tail: Vec<f32>,
 }
 
 /// Seed of held-out episode `i` in `domain` under `base`.
@@ -37,11 +39,16 @@ pub fn domain_seed(domain: SeedDomain, base: u64, i: usize) -> u64 {
 }
 
 /// Roll one episode from `seed`; `record` keeps states, actions, rewards.
+/// With `tail > 0`, an episode that ends on its time limit (not on a
+/// terminal drop or success) is rolled `tail` steps further and those
+/// rewards go to `tail`: the critic bootstraps past a time limit, so its
+/// Monte-Carlo reference must see beyond it too.
 pub fn episode(
     env: &mut Env,
     policy: &StatePolicy<'_>,
     seed: u64,
     record: bool,
+    tail: usize,
 ) -> Result<EpisodeLog> {
     let mut obs = env.reset(seed);
     let mut log = EpisodeLog {
@@ -62,6 +69,18 @@ pub fn episode(
             log.rewards.push(step.reward);
         }
         if step.done {
+            let spec = &env.task().spec;
+            let terminal = (step.info.dropped && spec.terminate_on_drop)
+                || (step.info.solved && spec.terminate_on_success);
+            if !terminal {
+                let mut o = step.obs;
+                for _ in 0..tail {
+                    let a = policy(&o.state)?;
+                    let s = env.step(&a)?;
+                    log.tail.push(s.reward);
+                    o = s.obs;
+                }
+            }
             return Ok(log);
         }
         obs = step.obs;
@@ -77,6 +96,7 @@ pub fn evaluate(
     base: u64,
     domain: SeedDomain,
     record: bool,
+    tail: usize,
 ) -> Result<Vec<EpisodeLog>> {
     let cfg = EnvConfig {
         render: false,
@@ -91,7 +111,7 @@ pub fn evaluate(
                     what: "environment",
                     message: e.to_string(),
                 })?;
-                episode(env, policy, domain_seed(domain, base, i), record)
+                episode(env, policy, domain_seed(domain, base, i), record, tail)
             },
         )
         .collect()

@@ -494,6 +494,7 @@ pub fn train(
                 cfg.seed,
                 SeedDomain::Validate,
                 false,
+                0,
             )?;
             let n = logs.len().max(1) as f32;
             let (tr, ts) = recent.means();

@@ -67,6 +67,7 @@ fn tiny_training_beats_random() {
         cfg.seed,
         SeedDomain::Validate,
         false,
+        0,
     )
     .expect("eval");
     let random_ret = logs.iter().map(|l| l.ret as f32).sum::<f32>() / logs.len() as f32;
