@@ -6,13 +6,15 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use bevy::prelude::*;
-use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use dexsim::Catalog;
+use dexstudio_plugins::capture::{Capture, Shot, VideoSource};
 use dexstudio_plugins::driver::PolicyChoice;
+use dexstudio_plugins::encode::VideoFormat;
 use dexstudio_plugins::scene_view::sim_point;
 use dexstudio_plugins::{
-    DriverPlugin, OrbitCamera, OrbitCameraPlugin, SceneViewPlugin, SimStepPlugin, Studio,
-    StudioPlugin, StudioUiPlugin, TimelinePlugin,
+    CaptureCmd, CaptureCmds, CapturePlugin, DriverPlugin, OrbitCamera, OrbitCameraPlugin,
+    PerturbPlugin, RecordCmd, RecordCmds, Recorder, RecorderPlugin, SceneViewPlugin, SimStepPlugin,
+    Studio, StudioPlugin, StudioUiPlugin, TeleopPlugin, TimelinePlugin,
 };
 
 /// Frames to wait for a requested screenshot before giving up.
@@ -26,19 +28,50 @@ pub struct StudioArgs {
     /// Seed of the first episode.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Session folder whose `experts/<task>/` is tried before the shipped
-    /// expert.
+    /// Session folder: its `experts/<task>/` is tried before the shipped
+    /// expert, recordings go to its `data/` (default `sessions/default`).
     #[arg(long)]
     session: Option<PathBuf>,
     /// Who acts at start (the panel can change it).
     #[arg(long, value_enum, default_value_t = DriverArg::Zero)]
     driver: DriverArg,
+    /// Start recording episodes into the session's dataset at once.
+    #[arg(long)]
+    record: bool,
+    /// Record a video (.mp4 or .gif) from the start until the studio
+    /// closes, one frame per 1/25 s of simulated time.
+    #[arg(long)]
+    video: Option<PathBuf>,
+    /// What the video shows.
+    #[arg(long, value_enum, default_value_t = VideoArg::View, requires = "video")]
+    video_source: VideoArg,
     /// Save a PNG of the window after `--frames` frames, then exit.
     #[arg(long)]
     screenshot: Option<PathBuf>,
     /// Frames to run before the screenshot.
     #[arg(long, default_value_t = 60, requires = "screenshot")]
     frames: u32,
+    /// What the screenshot shows.
+    #[arg(long, value_enum, default_value_t = ShotArg::Window, requires = "screenshot")]
+    screenshot_of: ShotArg,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ShotArg {
+    /// The whole window.
+    Window,
+    /// The 3D view between the panels.
+    View,
+    /// The policy's camera image.
+    Eye,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum VideoArg {
+    /// The 3D view.
+    View,
+    /// The policy's camera image.
+    Eye,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -46,11 +79,19 @@ enum DriverArg {
     Zero,
     Random,
     Expert,
+    Teleop,
 }
 
 /// Open the studio; returns when the window is closed or the screenshot is
 /// written.
 pub fn run(args: StudioArgs) -> anyhow::Result<()> {
+    let video = match &args.video {
+        Some(path) => Some((
+            VideoFormat::of(path).map_err(anyhow::Error::msg)?,
+            path.clone(),
+        )),
+        None => None,
+    };
     check_display()?;
     let studio = Studio::new(Catalog::bundled()?, args.session.clone());
     let mut viewport = studio
@@ -60,10 +101,11 @@ pub fn run(args: StudioArgs) -> anyhow::Result<()> {
         DriverArg::Zero => PolicyChoice::Zero,
         DriverArg::Random => PolicyChoice::Random,
         DriverArg::Expert => PolicyChoice::Expert,
+        DriverArg::Teleop => PolicyChoice::Teleop,
     };
     viewport
         .1
-        .choose(choice, args.seed)
+        .choose(choice, &viewport.0.env)
         .map_err(anyhow::Error::msg)?;
     let cam_spec = viewport.0.env.task().spec.camera.clone();
 
@@ -81,13 +123,33 @@ pub fn run(args: StudioArgs) -> anyhow::Result<()> {
     .add_plugins((
         SimStepPlugin,
         DriverPlugin,
+        TeleopPlugin,
+        RecorderPlugin,
+        CapturePlugin,
+        PerturbPlugin,
         TimelinePlugin,
         StudioPlugin,
         SceneViewPlugin,
         OrbitCameraPlugin,
         StudioUiPlugin,
     ));
-    app.world_mut().spawn(viewport);
+    app.world_mut().spawn((viewport, Recorder::default()));
+    if args.record {
+        app.world_mut()
+            .resource_mut::<RecordCmds>()
+            .0
+            .push(RecordCmd::Start);
+    }
+    if let Some((format, path)) = video {
+        let source = match args.video_source {
+            VideoArg::View => VideoSource::View,
+            VideoArg::Eye => VideoSource::Eye,
+        };
+        app.world_mut()
+            .resource_mut::<CaptureCmds>()
+            .0
+            .push(CaptureCmd::StartVideo(source, format, Some(path)));
+    }
 
     // Start from the policy camera's viewpoint, a little further back so the
     // whole scene fits the larger window.
@@ -107,8 +169,14 @@ pub fn run(args: StudioArgs) -> anyhow::Result<()> {
 
     let failure = Arc::new(Mutex::new(None));
     if let Some(path) = args.screenshot {
+        let shot = match args.screenshot_of {
+            ShotArg::Window => Shot::Window,
+            ShotArg::View => Shot::View,
+            ShotArg::Eye => Shot::Eye,
+        };
         app.insert_resource(ShotPlan {
             path,
+            shot,
             frames: args.frames.max(1),
             seen: 0,
             failure: failure.clone(),
@@ -144,47 +212,47 @@ fn check_display() -> anyhow::Result<()> {
 #[derive(Resource)]
 struct ShotPlan {
     path: PathBuf,
+    shot: Shot,
     frames: u32,
     seen: u32,
     failure: Arc<Mutex<Option<String>>>,
 }
 
-fn shoot(mut plan: ResMut<ShotPlan>, mut commands: Commands, mut exit: MessageWriter<AppExit>) {
+/// Ask the capture plugin for the screenshot (the same path the F12 key
+/// and the panel take), then exit once it is on disk.
+fn shoot(
+    mut plan: ResMut<ShotPlan>,
+    mut cmds: ResMut<CaptureCmds>,
+    capture: Res<Capture>,
+    mut exit: MessageWriter<AppExit>,
+) {
     plan.seen += 1;
     if plan.seen == plan.frames {
-        let (path, failure) = (plan.path.clone(), plan.failure.clone());
-        commands.spawn(Screenshot::primary_window()).observe(
-            move |shot: On<ScreenshotCaptured>, mut exit: MessageWriter<AppExit>| {
-                if let (Err(e), Ok(mut f)) = (save(&path, &shot.image), failure.lock()) {
-                    *f = Some(format!("{e:#}"));
-                }
-                exit.write(AppExit::Success);
-            },
-        );
-    } else if plan.seen == plan.frames + SCREENSHOT_PATIENCE {
-        if let Ok(mut f) = plan.failure.lock() {
-            *f = Some(format!(
-                "no screenshot after {SCREENSHOT_PATIENCE} more frames: the renderer never \
-                 delivered one"
-            ));
-        }
-        exit.write(AppExit::error());
+        cmds.0
+            .push(CaptureCmd::Screenshot(plan.shot, Some(plan.path.clone())));
+        return;
     }
-}
-
-fn save(path: &std::path::Path, image: &Image) -> anyhow::Result<()> {
-    let rgb = image
-        .clone()
-        .try_into_dynamic()
-        .context("screenshot in an unsupported texture format")?
-        .to_rgb8();
-    let frame = dexsim::render::Image {
-        width: rgb.width() as usize,
-        height: rgb.height() as usize,
-        rgb: rgb.into_raw(),
+    if plan.seen < plan.frames {
+        return;
+    }
+    let failed = match &capture.message {
+        Some(Ok(p)) if *p == plan.path => {
+            println!("screenshot written to {}", p.display());
+            exit.write(AppExit::Success);
+            return;
+        }
+        Some(Err(e)) => format!(
+            "cannot write the screenshot to {}: {e}",
+            plan.path.display()
+        ),
+        _ if plan.seen >= plan.frames + SCREENSHOT_PATIENCE => format!(
+            "no screenshot after {SCREENSHOT_PATIENCE} more frames: the renderer never \
+             delivered one"
+        ),
+        _ => return,
     };
-    crate::frames::write(path, &[frame], 1, 1)
-        .with_context(|| format!("cannot write the screenshot to {}", path.display()))?;
-    println!("screenshot written to {}", path.display());
-    Ok(())
+    if let Ok(mut f) = plan.failure.lock() {
+        *f = Some(failed);
+    }
+    exit.write(AppExit::error());
 }

@@ -31,7 +31,7 @@ for t in "${tasks[@]}"; do
 done | xargs -P 2 -I{} bash -c {}
 # Tasks still short of their target after the first budget were resumed
 # once (the replay buffer restarts; see docs/experts.md).
-declare -A resume=([scissors]=200000)
+declare -A resume=([scissors]=200000 [pose-hard]=150000 [reach-easy]=120000 [reach-hard]=120000)
 for t in "${tasks[@]}"; do
   if [ -n "${resume[$t]:-}" ]; then
     RAYON_NUM_THREADS=1 "$bin" expert train --task "$t" --steps "${resume[$t]}" --resume \

@@ -133,10 +133,12 @@ pub fn collect_cmd(a: CollectArgs) -> anyhow::Result<()> {
             }
         }
         println!(
-            "{} frames in {:.1} s ({:.0} frames/s, {}x{} images included){}",
+            "kept {} frames in {:.1} s ({:.0} frames/s); rolled {} ({:.0} frames/s, {}x{} images included){}",
             s.frames,
             s.wall_s,
             s.frames_per_s,
+            s.rolled_frames,
+            s.rolled_frames_per_s,
             a.image,
             a.image,
             if s.cancelled {

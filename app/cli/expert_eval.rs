@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use dexlearn::critic::{CriticError, critic_error, discounted_returns};
-use dexlearn::rollout::evaluate;
+use dexlearn::rollout::{Episodes, evaluate};
 use dexsim::{Catalog, Scene, SeedDomain};
 use serde::Serialize;
 
@@ -86,17 +86,9 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
         let expert = load_expert(a.session.as_deref(), name)?;
         let (scene, task) = load_task(&catalog, name)?;
         let policy = |s: &[f32]| expert.act(s);
-        let logs = evaluate(
-            &scene,
-            &task,
-            &policy,
-            a.episodes,
-            a.seed,
-            SeedDomain::Eval,
-            false,
-            0,
-        )
-        .with_context(|| format!("evaluating the expert of {name}"))?;
+        let which = Episodes::new(a.episodes, a.seed, SeedDomain::Eval);
+        let logs = evaluate(&scene, &task, &policy, which)
+            .with_context(|| format!("evaluating the expert of {name}"))?;
         let solved = logs.iter().filter(|l| l.solved).count();
         let n = logs.len().max(1) as f64;
         let mean = logs.iter().map(|l| l.ret).sum::<f64>() / n;
@@ -188,16 +180,12 @@ pub fn critic_report(a: CriticArgs) -> anyhow::Result<()> {
         // Roll 5 horizons (5 / (1 - gamma) steps) past time limits for the
         // second figure; the discounted weight it leaves out is under 1%.
         let tail = (5.0 / (1.0 - expert.meta.gamma)).ceil() as usize;
-        let logs = evaluate(
-            &scene,
-            &task,
-            &policy,
-            a.episodes,
-            CRITIC_BASE,
-            SeedDomain::Eval,
-            true,
+        let which = Episodes {
+            record: true,
             tail,
-        )?;
+            ..Episodes::new(a.episodes, CRITIC_BASE, SeedDomain::Eval)
+        };
+        let logs = evaluate(&scene, &task, &policy, which)?;
         let (mut q, mut g, mut g_tail) = (Vec::new(), Vec::new(), Vec::new());
         let (scale, gamma) = (expert.meta.reward_scale, expert.meta.gamma);
         for l in &logs {

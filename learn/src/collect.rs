@@ -74,8 +74,12 @@ pub struct CollectSummary {
     pub frames: usize,
     /// Wall time (s).
     pub wall_s: f64,
-    /// Frames per second, images included.
+    /// Kept frames per second, images included.
     pub frames_per_s: f64,
+    /// Frames rolled (kept or not), each rendered.
+    pub rolled_frames: usize,
+    /// Rolled frames per second: the simulate-and-render throughput.
+    pub rolled_frames_per_s: f64,
     /// Stopped by the control.
     pub cancelled: bool,
 }
@@ -132,6 +136,7 @@ pub fn collect(
     let names: Vec<&String> = catalog.tasks.keys().collect();
     let start = Instant::now();
     let mut total_frames = 0usize;
+    let mut rolled_frames = 0usize;
     let mut rows = Vec::new();
     let mut cancelled = false;
     let batch = rayon::current_num_threads().max(1);
@@ -189,6 +194,7 @@ pub fn collect(
             for r in rolled {
                 let r = r?;
                 attempted += 1;
+                rolled_frames += r.frames.len();
                 if kept < cfg.episodes && (r.solved || cfg.keep_failures) {
                     let e = EpisodeEntry {
                         start: 0,
@@ -228,6 +234,8 @@ pub fn collect(
         frames: total_frames,
         wall_s,
         frames_per_s: total_frames as f64 / wall_s.max(1e-9),
+        rolled_frames,
+        rolled_frames_per_s: rolled_frames as f64 / wall_s.max(1e-9),
         cancelled,
     })
 }

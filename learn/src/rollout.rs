@@ -87,17 +87,48 @@ pub fn episode(
     }
 }
 
-/// Roll `episodes` held-out episodes in parallel (state only, no images).
+/// Which episodes [`evaluate`] rolls and what it keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct Episodes {
+    /// How many.
+    pub count: usize,
+    /// Seed base within the domain.
+    pub base: u64,
+    /// Seed domain.
+    pub domain: SeedDomain,
+    /// Keep states, actions and rewards.
+    pub record: bool,
+    /// Steps rolled past a time-limit end (see [`episode`]).
+    pub tail: usize,
+}
+
+impl Episodes {
+    /// `count` episodes from `base` in `domain`, summaries only.
+    pub fn new(count: usize, base: u64, domain: SeedDomain) -> Self {
+        Self {
+            count,
+            base,
+            domain,
+            record: false,
+            tail: 0,
+        }
+    }
+}
+
+/// Roll held-out episodes in parallel (state only, no images).
 pub fn evaluate(
     scene: &Arc<Scene>,
     task: &Arc<dexsim::task::Task>,
     policy: &StatePolicy<'_>,
-    episodes: usize,
-    base: u64,
-    domain: SeedDomain,
-    record: bool,
-    tail: usize,
+    which: Episodes,
 ) -> Result<Vec<EpisodeLog>> {
+    let Episodes {
+        count: episodes,
+        base,
+        domain,
+        record,
+        tail,
+    } = which;
     let cfg = EnvConfig {
         render: false,
         ..EnvConfig::default()

@@ -20,7 +20,7 @@ use crate::fsio::{file_hash, read_json, write_atomic, write_json};
 use crate::norm::RunningNorm;
 use crate::replay::{Replay, Transition};
 use crate::rng::normal;
-use crate::rollout::evaluate;
+use crate::rollout::{Episodes, evaluate};
 use crate::td3::{Td3, Td3Config};
 
 /// Everything that defines a training run (saved as `train.json`).
@@ -486,16 +486,8 @@ pub fn train(
                 progress,
             );
             let policy = |s: &[f32]| agent.act(&norm.apply(s));
-            let logs = evaluate(
-                &scene,
-                &task,
-                &policy,
-                cfg.eval_episodes,
-                cfg.seed,
-                SeedDomain::Validate,
-                false,
-                0,
-            )?;
+            let which = Episodes::new(cfg.eval_episodes, cfg.seed, SeedDomain::Validate);
+            let logs = evaluate(&scene, &task, &policy, which)?;
             let n = logs.len().max(1) as f32;
             let (tr, ts) = recent.means();
             let point = CurvePoint {

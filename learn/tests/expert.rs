@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use dexlearn::LearnError;
 use dexlearn::expert::{Expert, ExpertMeta};
 use dexlearn::norm::RunningNorm;
-use dexlearn::rollout::evaluate;
+use dexlearn::rollout::{Episodes, evaluate};
 use dexlearn::td3::{Td3, Td3Config};
 use dexlearn::train::{Control, TrainConfig, train};
 use dexsim::{Catalog, SeedDomain};
@@ -59,17 +59,8 @@ fn tiny_training_beats_random() {
             .map(|_| r.random_range(-1.0f32..1.0))
             .collect())
     };
-    let logs = evaluate(
-        &scene,
-        &task,
-        &random,
-        8,
-        cfg.seed,
-        SeedDomain::Validate,
-        false,
-        0,
-    )
-    .expect("eval");
+    let which = Episodes::new(8, cfg.seed, SeedDomain::Validate);
+    let logs = evaluate(&scene, &task, &random, which).expect("eval");
     let random_ret = logs.iter().map(|l| l.ret as f32).sum::<f32>() / logs.len() as f32;
     assert!(
         trained > random_ret + 0.25 * random_ret.abs(),

@@ -1,5 +1,6 @@
-//! Who acts in a viewport: zero actions, seeded random actions or a frozen
-//! expert; and the expert's live Q of the action taken, for the HUD.
+//! Who acts in a viewport: zero actions, seeded random actions, a frozen
+//! expert or a person at the keyboard (teleop); and the expert's live Q of
+//! the action taken, for the HUD.
 //!
 //! The action is computed each fixed tick just before the step, from the
 //! observation the viewport already holds, so the policy sees exactly what
@@ -16,6 +17,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::sim_step::{SimStepSet, Viewport};
+use crate::teleop::Teleop;
 
 /// Phases of the plugin.
 #[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
@@ -32,6 +34,8 @@ pub enum Policy {
     Random(Box<ChaCha8Rng>),
     /// The deterministic action of a frozen expert.
     Expert(Arc<Expert>),
+    /// Keyboard and mouse targets (see [`crate::teleop`]).
+    Teleop(Box<Teleop>),
 }
 
 impl Policy {
@@ -46,10 +50,12 @@ impl Policy {
             Self::Zero => "zero",
             Self::Random(_) => "random",
             Self::Expert(_) => "expert",
+            Self::Teleop(_) => "teleop",
         }
     }
 
-    fn act(&mut self, state: &[f32], dim: usize) -> Result<Vec<f32>, String> {
+    fn act(&mut self, vp: &Viewport) -> Result<Vec<f32>, String> {
+        let (state, dim) = (&vp.obs.state, vp.env.action_dim());
         match self {
             Self::Zero => Ok(vec![0.0; dim]),
             Self::Random(rng) => Ok((0..dim).map(|_| rng.random_range(-1.0..=1.0)).collect()),
@@ -66,6 +72,7 @@ impl Policy {
                     ))
                 }
             }
+            Self::Teleop(t) => Ok(t.act(vp.episode)),
         }
     }
 }
@@ -79,6 +86,8 @@ pub enum PolicyChoice {
     Random,
     /// The task's expert.
     Expert,
+    /// The keyboard and mouse.
+    Teleop,
 }
 
 impl PolicyChoice {
@@ -88,6 +97,7 @@ impl PolicyChoice {
             Policy::Zero => Self::Zero,
             Policy::Random(_) => Self::Random,
             Policy::Expert(_) => Self::Expert,
+            Policy::Teleop(_) => Self::Teleop,
         }
     }
 }
@@ -117,20 +127,28 @@ impl Driver {
         }
     }
 
-    /// Switch to `choice`; random actions are seeded with `seed`. Asking
-    /// for a missing expert leaves zero actions and says why.
-    pub fn choose(&mut self, choice: PolicyChoice, seed: u64) -> Result<(), String> {
+    /// Switch to `choice` for `env`; random actions are seeded with its
+    /// episode seed. Asking for a missing expert (or teleop of a task
+    /// without a hand) leaves zero actions and says why.
+    pub fn choose(&mut self, choice: PolicyChoice, env: &Env) -> Result<(), String> {
         self.note = None;
-        self.policy = match (choice, &self.expert) {
-            (PolicyChoice::Zero, _) => Policy::Zero,
-            (PolicyChoice::Random, _) => Policy::random(seed),
-            (PolicyChoice::Expert, Ok(e)) => Policy::Expert(e.clone()),
-            (PolicyChoice::Expert, Err(why)) => {
-                self.policy = Policy::Zero;
-                return Err(why.clone());
-            }
+        let policy = match (choice, &self.expert) {
+            (PolicyChoice::Zero, _) => Ok(Policy::Zero),
+            (PolicyChoice::Random, _) => Ok(Policy::random(env.seed())),
+            (PolicyChoice::Expert, Ok(e)) => Ok(Policy::Expert(e.clone())),
+            (PolicyChoice::Expert, Err(why)) => Err(why.clone()),
+            (PolicyChoice::Teleop, _) => Teleop::new(env).map(|t| Policy::Teleop(Box::new(t))),
         };
-        Ok(())
+        match policy {
+            Ok(p) => {
+                self.policy = p;
+                Ok(())
+            }
+            Err(why) => {
+                self.policy = Policy::Zero;
+                Err(why)
+            }
+        }
     }
 }
 
@@ -183,7 +201,7 @@ fn drive(mut viewports: Query<(&mut Viewport, &mut Driver)>) {
         }
         let (vp, d) = (&mut *vp, &mut *d);
         let dim = vp.env.action_dim();
-        vp.action = match d.policy.act(&vp.obs.state, dim) {
+        vp.action = match d.policy.act(vp) {
             Ok(a) => a,
             Err(e) => {
                 // Keep stepping with zero actions and say why in the HUD.

@@ -4,22 +4,31 @@
 //! simulation state lives in `dexsim`, the plugins only schedule it and
 //! show it. Panels are plain functions of their data.
 
+pub mod capture;
 pub mod driver;
+pub mod encode;
 pub mod orbit_camera;
 pub mod panels;
+pub mod perturb;
+pub mod recorder;
 pub mod scene_view;
 pub mod sim_step;
 pub mod studio;
+pub mod teleop;
 pub mod timeline;
 pub mod ui;
 
 #[cfg(test)]
 mod testing;
 
+pub use capture::{CaptureCmd, CaptureCmds, CapturePlugin};
 pub use driver::{Driver, DriverPlugin, DriverSet, Policy};
 pub use orbit_camera::{OrbitCamera, OrbitCameraPlugin};
+pub use perturb::PerturbPlugin;
+pub use recorder::{RecordCmd, RecordCmds, Recorder, RecorderPlugin};
 pub use scene_view::SceneViewPlugin;
 pub use sim_step::{SimStepPlugin, SimStepSet, Viewport};
 pub use studio::{Studio, StudioCmd, StudioCmds, StudioPlugin};
+pub use teleop::{Teleop, TeleopPlugin};
 pub use timeline::{Timeline, TimelinePlugin, TimelineSet};
 pub use ui::StudioUiPlugin;

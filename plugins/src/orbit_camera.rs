@@ -1,6 +1,7 @@
 //! An orbit camera: left-drag orbits, right- or middle-drag pans, the wheel
 //! zooms. Input that egui is using (a slider being dragged, a panel under
-//! the pointer) does not move the camera.
+//! the pointer) does not move the camera, nor do drags with Shift (the
+//! teleop's) or Ctrl (the perturbation's) held.
 
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll, MouseScrollUnit};
 use bevy::prelude::*;
@@ -81,13 +82,22 @@ impl Plugin for OrbitCameraPlugin {
 }
 
 fn orbit(
+    keys: Option<Res<ButtonInput<KeyCode>>>,
     buttons: Res<ButtonInput<MouseButton>>,
     motion: Res<AccumulatedMouseMotion>,
     scroll: Res<AccumulatedMouseScroll>,
     egui: Option<Res<EguiWantsInput>>,
     mut cameras: Query<(&mut OrbitCamera, &mut Transform)>,
 ) {
-    if egui.is_some_and(|e| e.wants_any_pointer_input()) {
+    let held = [
+        KeyCode::ShiftLeft,
+        KeyCode::ShiftRight,
+        KeyCode::ControlLeft,
+        KeyCode::ControlRight,
+    ];
+    if egui.is_some_and(|e| e.wants_any_pointer_input())
+        || keys.is_some_and(|k| k.any_pressed(held))
+    {
         return;
     }
     let lines = match scroll.unit {

@@ -38,13 +38,24 @@ pub struct SceneMirror {
 #[derive(Component)]
 pub struct SceneRoot;
 
+/// Phases of the plugin.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SceneViewSet {
+    /// Build meshes and pose them from the simulation.
+    Sync,
+}
+
 /// Mirrors every [`Viewport`] into meshes and keeps their poses current.
 pub struct SceneViewPlugin;
 
 impl Plugin for SceneViewPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Startup, spawn_lights)
-            .add_systems(Update, (build_mirrors, sync_mirrors).chain());
+        app.add_systems(Startup, spawn_lights).add_systems(
+            Update,
+            (build_mirrors, sync_mirrors)
+                .chain()
+                .in_set(SceneViewSet::Sync),
+        );
     }
 }
 

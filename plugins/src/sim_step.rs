@@ -37,6 +37,27 @@ pub struct Viewport {
     /// Bumped on every change of the environment state (step, reset,
     /// restore), so viewers refresh only when there is something new.
     pub revision: u64,
+    /// Bumped on every reset, so that drivers and recorders see a new
+    /// episode even when its seed repeats.
+    pub episode: u64,
+    /// Control steps taken in the current episode (a restore sets it back).
+    pub step: usize,
+    /// What the last step returned; kept across the reset that a finishing
+    /// step triggers, so recorders still see how the episode ended.
+    pub last: Option<Outcome>,
+}
+
+/// The result of one control step, as recorders need it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Outcome {
+    /// Reward of the step.
+    pub reward: f32,
+    /// The success predicate held after the step.
+    pub success: bool,
+    /// The episode was solved at or before this step.
+    pub solved: bool,
+    /// The step ended the episode (the viewport has reset since).
+    pub done: bool,
 }
 
 impl Viewport {
@@ -45,6 +66,7 @@ impl Viewport {
         let action = vec![0.0; env.action_dim()];
         let next_seed = env.seed() + 1;
         let obs = env.observe();
+        let step = env.snapshot().step();
         Self {
             env,
             playing: true,
@@ -55,6 +77,9 @@ impl Viewport {
             next_seed,
             obs,
             revision: 0,
+            episode: 0,
+            step,
+            last: None,
         }
     }
 
@@ -71,12 +96,15 @@ impl Viewport {
         self.reward = 0.0;
         self.success = false;
         self.revision += 1;
+        self.episode += 1;
+        self.step = 0;
     }
 
     /// Return to a snapshot of this viewport's task (timeline scrubbing).
     pub fn restore(&mut self, snap: &Snapshot) {
         self.env.restore(snap);
         self.obs = self.env.observe();
+        self.step = snap.step();
         self.revision += 1;
     }
 }
@@ -105,6 +133,13 @@ fn step_viewports(mut viewports: Query<&mut Viewport>) {
                 vp.success = step.info.success;
                 vp.obs = step.obs;
                 vp.revision += 1;
+                vp.step = step.info.step;
+                vp.last = Some(Outcome {
+                    reward: step.reward,
+                    success: step.info.success,
+                    solved: step.info.solved,
+                    done: step.done,
+                });
                 if step.done {
                     let seed = vp.next_seed;
                     vp.reset(seed);

@@ -15,13 +15,17 @@ use crate::timeline::Timeline;
 
 /// Slowest and fastest playback, as multiples of the task's control rate.
 pub const SPEED_RANGE: (f32, f32) = (0.1, 4.0);
+/// Where recordings and captures go when no session is given (the folder
+/// `dexstudio collect` writes to by default).
+pub const DEFAULT_SESSION: &str = "sessions/default";
 
 /// Studio-wide state.
 #[derive(Resource)]
 pub struct Studio {
     /// The tasks that can be opened.
     pub catalog: Catalog,
-    /// Session folder searched for experts before the shipped ones.
+    /// Session folder: searched for experts before the shipped ones, and
+    /// where recordings and captures go ([`DEFAULT_SESSION`] when `None`).
     pub session: Option<PathBuf>,
     /// Playback speed (multiple of real time).
     pub speed: f32,
@@ -38,6 +42,18 @@ impl Studio {
             speed: 1.0,
             message: None,
         }
+    }
+
+    /// The session folder recordings and captures go to.
+    pub fn session_dir(&self) -> PathBuf {
+        self.session
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_SESSION))
+    }
+
+    /// The dataset recorded episodes are appended to.
+    pub fn data_dir(&self) -> PathBuf {
+        self.session_dir().join("data")
     }
 
     /// A viewport on `task` reset with `seed`, its driver (zero actions,
@@ -134,9 +150,9 @@ fn apply(
             let choice = PolicyChoice::of(&driver.policy);
             (*vp, *driver, *tl) = (new_vp, new_driver, new_tl);
             // Keep the picked policy where the new task allows it.
-            driver.choose(choice, *seed)?;
+            driver.choose(choice, &vp.env)?;
         }
-        StudioCmd::SetPolicy(choice) => driver.choose(*choice, vp.env.seed())?,
+        StudioCmd::SetPolicy(choice) => driver.choose(*choice, &vp.env)?,
         StudioCmd::Scrub(step) => tl.scrub(vp, *step),
     }
     Ok(())

@@ -14,13 +14,19 @@ use bevy_egui::{
     EguiContexts, EguiGlobalSettings, EguiPlugin, EguiPrimaryContextPass, PrimaryEguiContext, egui,
 };
 
+use crate::capture::{Capture, CaptureCmds};
 use crate::driver::Driver;
+use crate::driver::Policy;
 use crate::driver::PolicyChoice;
 use crate::orbit_camera::OrbitCamera;
+use crate::panels::capture::{CaptureView, capture};
 use crate::panels::controls::{ControlsView, controls};
 use crate::panels::hud::{HudView, hud};
 use crate::panels::policy_eye::{PolicyEyeView, color_image, policy_eye};
+use crate::panels::record::{RecordView, record};
 use crate::panels::tasks::{TaskBrowserView, task_browser};
+use crate::panels::teleop::{TeleopView, teleop};
+use crate::recorder::{EpisodeSink, RecordCmds, Recorder};
 use crate::sim_step::Viewport;
 use crate::studio::{Studio, StudioCmds};
 use crate::timeline::Timeline;
@@ -100,11 +106,21 @@ impl EyeTextures {
     }
 }
 
+type ViewportView<'a> = (&'a Viewport, &'a Driver, &'a Timeline, Option<&'a Recorder>);
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a Bevy system: one parameter per resource"
+)]
 fn draw(
     mut contexts: EguiContexts,
     studio: Res<Studio>,
-    viewports: Query<(&Viewport, &Driver, &Timeline)>,
+    viewports: Query<ViewportView>,
     mut cmds: ResMut<StudioCmds>,
+    mut record_cmds: Option<ResMut<RecordCmds>>,
+    sink: Option<Res<EpisodeSink>>,
+    mut capture_cmds: Option<ResMut<CaptureCmds>>,
+    capture_state: Option<Res<Capture>>,
     mut eye: Local<EyeTextures>,
     window: Single<&Window, With<PrimaryWindow>>,
     mut scene_cameras: Query<&mut Camera, With<OrbitCamera>>,
@@ -117,12 +133,14 @@ fn draw(
             .layer_id(egui::LayerId::background())
             .max_rect(ctx.viewport_rect()),
     );
-    let Some((vp, driver, tl)) = viewports.iter().next() else {
+    let Some((vp, driver, tl, recorder)) = viewports.iter().next() else {
         return Ok(());
     };
     eye.update(&ctx, vp);
     let task = &vp.env.task().spec.name;
     let mut out = Vec::new();
+    let mut rec_out = Vec::new();
+    let mut cap_out = Vec::new();
     egui::Panel::left("tasks")
         .default_size(250.0)
         .show(&mut root, |ui| {
@@ -141,12 +159,35 @@ fn draw(
                 ui.separator();
                 controls(ui, &controls_view(vp, driver, tl, studio.speed), &mut out);
                 ui.separator();
+                if let (Some(rec), Some(sink)) = (recorder, sink.as_deref()) {
+                    record(ui, &record_view(rec, sink, &studio), &mut rec_out);
+                    ui.separator();
+                }
+                if let Policy::Teleop(t) = &driver.policy {
+                    let v = TeleopView {
+                        hands: t.hand_names().iter().map(|&h| h.to_owned()).collect(),
+                        active: t.active(),
+                        cmd: t.cmd(),
+                    };
+                    teleop(ui, &v);
+                    ui.separator();
+                }
+                if let Some(c) = capture_state.as_deref() {
+                    capture(ui, &capture_view(c, &studio), &mut cap_out);
+                    ui.separator();
+                }
                 ui.heading("Policy's eye");
                 policy_eye(ui, &eye.view(vp.obs.image.width));
             });
         });
     let free = root.available_rect_before_wrap();
     cmds.0.extend(out);
+    if let Some(rc) = record_cmds.as_mut() {
+        rc.0.extend(rec_out);
+    }
+    if let Some(cc) = capture_cmds.as_mut() {
+        cc.0.extend(cap_out);
+    }
     let area = physical_area(free, ctx.pixels_per_point(), &window);
     let key =
         |v: &Option<CameraViewport>| v.as_ref().map(|v| (v.physical_position, v.physical_size));
@@ -190,6 +231,35 @@ fn hud_view(vp: &Viewport, driver: &Driver, tl: &Timeline) -> HudView {
         driver: driver.policy.label().to_owned(),
         q: driver.q,
         note: driver.note.clone(),
+    }
+}
+
+fn capture_view(c: &Capture, studio: &Studio) -> CaptureView {
+    let shown = |r: &Result<std::path::PathBuf, String>| match r {
+        Ok(p) => Ok(p.display().to_string()),
+        Err(e) => Err(e.clone()),
+    };
+    CaptureView {
+        video: c.video().map(|(s, n, p)| (s, n, p.display().to_string())),
+        encoding: c.encoding(),
+        pending: c.pending,
+        message: c.message.as_ref().map(shown),
+        dir: studio.session_dir().join("captures").display().to_string(),
+    }
+}
+
+fn record_view(rec: &Recorder, sink: &EpisodeSink, studio: &Studio) -> RecordView {
+    RecordView {
+        recording: rec.is_recording(),
+        frames: rec.frames(),
+        source: rec.source().map(str::to_owned),
+        kept: rec.kept,
+        written: sink.written,
+        queued: sink.queued,
+        discarded: rec.discarded,
+        dir: studio.data_dir().display().to_string(),
+        message: rec.message.clone(),
+        error: sink.error.clone(),
     }
 }
 

@@ -111,6 +111,8 @@ pub struct Env {
     frame_skip: usize,
     pipeline: PhysicsPipeline,
     s: Snapshot,
+    /// Pushes for the next control step: (body, world point, force).
+    pushes: Vec<(RigidBodyHandle, Vector, Vector)>,
 }
 
 impl Env {
@@ -165,6 +167,7 @@ impl Env {
             frame_skip,
             pipeline: PhysicsPipeline::new(),
             s,
+            pushes: Vec::new(),
         };
         env.reset(0);
         Ok(env)
@@ -210,6 +213,7 @@ impl Env {
         } else {
             Image::new(self.cfg.image_size, self.cfg.image_size)
         };
+        self.pushes.clear();
         // Hold the initial posture until the first action arrives.
         let ctrl: Vec<f32> = init.iter().map(|&(_, q)| q).collect();
         self.scene.apply_controls(&mut physics, &ctrl);
@@ -253,9 +257,11 @@ impl Env {
             .collect();
         let p = &mut self.s.physics;
         self.scene.apply_controls(p, &ctrl);
+        let saved = push(p, &std::mem::take(&mut self.pushes));
         for _ in 0..self.frame_skip {
             p.step(&mut self.pipeline);
         }
+        release(p, &saved);
         if let Some(what) = p.non_finite() {
             self.s.done = true;
             return Err(SimError::Diverged {
@@ -366,6 +372,38 @@ impl Env {
     /// Return to a snapshot taken from an environment of the same task.
     pub fn restore(&mut self, snap: &Snapshot) {
         self.s = snap.clone();
+        self.pushes.clear();
+    }
+
+    /// Push `body` with `force` (N, world frame) at the world `point` for
+    /// the next control step only (all its physics steps); the push is then
+    /// forgotten, as it is by `reset` and `restore`. Viewers use it to drag
+    /// objects with the mouse; snapshots never hold it, so nothing else
+    /// changes. A second push of the same body before the step replaces
+    /// the first.
+    pub fn set_external_force(
+        &mut self,
+        body: RigidBodyHandle,
+        point: Vector,
+        force: Vector,
+    ) -> Result<()> {
+        let invalid = |message: String| SimError::Invalid {
+            what: "external force",
+            message,
+        };
+        if !(point.is_finite() && force.is_finite()) {
+            return Err(invalid(format!(
+                "force {force:?} at {point:?} is not finite"
+            )));
+        }
+        match self.s.physics.bodies.get(body) {
+            Some(rb) if rb.is_dynamic() => {}
+            Some(_) => return Err(invalid(format!("body {body:?} is not dynamic"))),
+            None => return Err(invalid(format!("no body {body:?} in this scene"))),
+        }
+        self.pushes.retain(|&(b, _, _)| b != body);
+        self.pushes.push((body, point, force));
+        Ok(())
     }
 
     /// Number of actuators (the action size).
@@ -431,5 +469,33 @@ impl Env {
     /// Options of this environment.
     pub fn config(&self) -> EnvConfig {
         self.cfg
+    }
+}
+
+/// Apply pushes as user forces, returning each body's previous user force
+/// and torque so that [`release`] puts them back exactly.
+fn push(
+    p: &mut Physics,
+    pushes: &[(RigidBodyHandle, Vector, Vector)],
+) -> Vec<(RigidBodyHandle, Vector, AngVector)> {
+    let mut saved = Vec::with_capacity(pushes.len());
+    for &(body, point, force) in pushes {
+        if let Some(rb) = p.bodies.get_mut(body) {
+            saved.push((body, rb.user_force(), rb.user_torque()));
+            rb.add_force_at_point(force, point, true);
+        }
+    }
+    saved
+}
+
+/// Undo [`push`]: rapier keeps user forces until they are reset.
+fn release(p: &mut Physics, saved: &[(RigidBodyHandle, Vector, AngVector)]) {
+    for &(body, force, torque) in saved.iter().rev() {
+        if let Some(rb) = p.bodies.get_mut(body) {
+            rb.reset_forces(false);
+            rb.reset_torques(false);
+            rb.add_force(force, false);
+            rb.add_torque(torque, false);
+        }
     }
 }

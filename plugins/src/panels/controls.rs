@@ -74,6 +74,8 @@ pub fn controls(ui: &mut egui::Ui, v: &ControlsView, cmds: &mut Vec<StudioCmd>) 
             ui.add_enabled_ui(v.expert.is_ok(), |ui| {
                 ui.selectable_value(&mut policy, PolicyChoice::Expert, "expert")
             });
+            ui.selectable_value(&mut policy, PolicyChoice::Teleop, "teleop")
+                .on_hover_text("drive the hand from the keyboard and mouse");
         });
         if policy != v.policy {
             cmds.push(StudioCmd::SetPolicy(policy));
@@ -143,6 +145,10 @@ mod tests {
         assert_eq!(
             click("random", |ui, cmds| controls(ui, &v, cmds)),
             vec![StudioCmd::SetPolicy(PolicyChoice::Random)]
+        );
+        assert_eq!(
+            click("teleop", |ui, cmds| controls(ui, &v, cmds)),
+            vec![StudioCmd::SetPolicy(PolicyChoice::Teleop)]
         );
     }
 }
