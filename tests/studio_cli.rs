@@ -39,9 +39,20 @@ fn an_unknown_task_fails_before_any_window() {
     assert!(stderr.contains("no-such-task"), "{stderr}");
 }
 
+/// The GUI smoke test: open the studio under Xvfb + lavapipe, step a task,
+/// save a screenshot, check it is not blank. `.ci/run` installs xvfb and
+/// Mesa's Vulkan driver; where `xvfb-run` is missing the test says so and
+/// skips.
 #[test]
-#[ignore = "needs xvfb-run and a Vulkan driver (mesa lavapipe); about a minute on a CPU"]
 fn screenshot_under_xvfb_shows_the_scene() {
+    let has_xvfb = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("xvfb-run").is_file()));
+    if !has_xvfb {
+        eprintln!(
+            "skipped: xvfb-run not found (apt-get install -y xvfb mesa-vulkan-drivers libvulkan1)"
+        );
+        return;
+    }
     let path = std::env::temp_dir().join(format!("dexstudio-smoke-{}.png", std::process::id()));
     let out = Command::new("xvfb-run")
         .args([
