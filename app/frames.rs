@@ -35,22 +35,7 @@ pub fn write(path: &Path, frames: &[Image], fps: u32, scale: usize) -> anyhow::R
 
 /// Nearest-neighbour upscaling, so 64×64 frames are visible on screen.
 pub fn upscale(img: &Image, k: usize) -> Image {
-    if k <= 1 {
-        return img.clone();
-    }
-    let (w, h) = (img.width * k, img.height * k);
-    let mut rgb = Vec::with_capacity(w * h * 3);
-    for y in 0..h {
-        for x in 0..w {
-            let i = ((y / k) * img.width + x / k) * 3;
-            rgb.extend_from_slice(&img.rgb[i..i + 3]);
-        }
-    }
-    Image {
-        width: w,
-        height: h,
-        rgb,
-    }
+    img.upscaled(k)
 }
 
 /// Encode one RGB image as PNG.

@@ -1,24 +1,8 @@
 //! End-to-end tests of the dexstudio binary.
 
-use std::process::Command;
+mod common;
 
-fn dexstudio(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dexstudio"))
-        .args(args)
-        .output()
-        .expect("the binary runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let (ok, stdout, stderr) = dexstudio(args);
-    assert!(ok, "{args:?} failed: {stderr}");
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: bad JSON ({e}): {stdout}"))
-}
+use common::{dexstudio, json};
 
 #[test]
 fn tasks_list_shows_15_tasks_and_6_suites() {

@@ -1,25 +1,9 @@
 //! End-to-end: train a tiny expert through the CLI, evaluate it, collect a
 //! dataset with it and inspect the dataset; and the shipped experts.
 
-use std::process::Command;
+mod common;
 
-fn dexstudio(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dexstudio"))
-        .args(args)
-        .output()
-        .expect("the binary runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let (ok, stdout, stderr) = dexstudio(args);
-    assert!(ok, "{args:?} failed: {stderr}");
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: bad JSON ({e}): {stdout}"))
-}
+use common::{dexstudio, json};
 
 #[test]
 fn train_eval_collect_inspect() {

@@ -12,6 +12,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, InplaceOp2, Layout, Tensor, Var, bail};
 
 use crate::error::Result;
+use crate::ops::{contiguous, contiguous_mut};
 
 /// AdamW hyper-parameters (PyTorch's defaults except the learning rate).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -60,26 +61,6 @@ struct StepOp<'a> {
     c2: f32,
 }
 
-fn slice<'s>(s: &'s CpuStorage, l: &Layout) -> candle_core::Result<&'s [f32]> {
-    let CpuStorage::F32(v) = s else {
-        bail!("fused optimizer: only f32 tensors")
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => bail!("fused optimizer: non-contiguous tensor"),
-    }
-}
-
-fn slice_mut<'s>(s: &'s mut CpuStorage, l: &Layout) -> candle_core::Result<&'s mut [f32]> {
-    let CpuStorage::F32(v) = s else {
-        bail!("fused optimizer: only f32 tensors")
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&mut v[a..b]),
-        None => bail!("fused optimizer: non-contiguous tensor"),
-    }
-}
-
 impl InplaceOp2 for StepOp<'_> {
     fn name(&self) -> &'static str {
         "fused-adamw"
@@ -92,8 +73,8 @@ impl InplaceOp2 for StepOp<'_> {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<()> {
-        let p = slice_mut(s1, l1)?;
-        let g = slice(s2, l2)?;
+        let p = contiguous_mut(s1, l1, "fused optimizer")?;
+        let g = contiguous(s2, l2, "fused optimizer")?;
         let mut guard = match self.moments.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
@@ -130,8 +111,8 @@ impl InplaceOp2 for PolyakOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<()> {
-        let t = slice_mut(s1, l1)?;
-        let p = slice(s2, l2)?;
+        let t = contiguous_mut(s1, l1, "polyak")?;
+        let p = contiguous(s2, l2, "polyak")?;
         if t.len() != p.len() {
             bail!("polyak: length mismatch")
         }

@@ -7,12 +7,32 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, bail};
 
-fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+/// The f32 values of a contiguous CPU tensor, for in-place and custom ops.
+pub(crate) fn contiguous<'a>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    what: &str,
+) -> candle_core::Result<&'a [f32]> {
     let CpuStorage::F32(v) = s else {
         bail!("{what}: only f32 tensors")
     };
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&v[a..b]),
+        None => bail!("{what}: non-contiguous tensor"),
+    }
+}
+
+/// Mutable counterpart of [`contiguous`].
+pub(crate) fn contiguous_mut<'a>(
+    s: &'a mut CpuStorage,
+    l: &Layout,
+    what: &str,
+) -> candle_core::Result<&'a mut [f32]> {
+    let CpuStorage::F32(v) = s else {
+        bail!("{what}: only f32 tensors")
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&mut v[a..b]),
         None => bail!("{what}: non-contiguous tensor"),
     }
 }

@@ -130,22 +130,7 @@ pub fn fit(img: &Image, width: usize, height: usize) -> Image {
 /// legible in a video.
 pub fn upscale(img: &Image, k: usize) -> Image {
     // A malformed image is passed on as is, for the writer to refuse.
-    if k <= 1 || check(img).is_err() {
-        return img.clone();
-    }
-    let (w, h) = (img.width * k, img.height * k);
-    let mut rgb = Vec::with_capacity(w * h * 3);
-    for y in 0..h {
-        for x in 0..w {
-            let i = ((y / k) * img.width + x / k) * 3;
-            rgb.extend_from_slice(&img.rgb[i..i + 3]);
-        }
-    }
-    Image {
-        width: w,
-        height: h,
-        rgb,
-    }
+    img.upscaled(k)
 }
 
 /// One video file being encoded.

@@ -245,4 +245,26 @@ impl Image {
             rgb: vec![0; width * height * 3],
         }
     }
+
+    /// Nearest-neighbour upscaling by `k`, so 64×64 frames are legible in
+    /// GIFs, PNGs and videos. An image whose pixels do not match its size
+    /// (a camera that never rendered) is returned as is.
+    pub fn upscaled(&self, k: usize) -> Self {
+        if k <= 1 || self.rgb.len() != self.width * self.height * 3 {
+            return self.clone();
+        }
+        let (w, h) = (self.width * k, self.height * k);
+        let mut rgb = Vec::with_capacity(w * h * 3);
+        for y in 0..h {
+            for x in 0..w {
+                let i = ((y / k) * self.width + x / k) * 3;
+                rgb.extend_from_slice(&self.rgb[i..i + 3]);
+            }
+        }
+        Self {
+            width: w,
+            height: h,
+            rgb,
+        }
+    }
 }
