@@ -11,3 +11,14 @@ pub fn emit<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T)) -> anyh
     }
     Ok(())
 }
+
+/// A progress bar of `len` units styled by `template`; hidden under
+/// `--json`, so scripts read clean JSON.
+pub fn progress(len: u64, json: bool, template: &str) -> anyhow::Result<indicatif::ProgressBar> {
+    let bar = indicatif::ProgressBar::new(len);
+    if json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(indicatif::ProgressStyle::with_template(template)?.progress_chars("=> "));
+    Ok(bar)
+}

@@ -86,16 +86,11 @@ pub fn collect_cmd(a: CollectArgs) -> anyhow::Result<()> {
         let c = control.clone();
         ctrlc_hook(move || c.cancel())?;
     }
-    let bar = indicatif::ProgressBar::new((tasks.len() * a.episodes) as u64);
-    if a.json {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "collect [{bar:30}] {pos}/{len} episodes {elapsed_precise} eta {eta} {msg}",
-        )?
-        .progress_chars("=> "),
-    );
+    let bar = crate::output::progress(
+        (tasks.len() * a.episodes) as u64,
+        a.json,
+        "collect [{bar:30}] {pos}/{len} episodes {elapsed_precise} eta {eta} {msg}",
+    )?;
     let done_before = std::cell::Cell::new(0usize);
     let mut current = String::new();
     let mut on_progress = |p: &dexlearn::collect::CollectProgress| {

@@ -127,16 +127,11 @@ fn train_cmd(a: TrainArgs) -> anyhow::Result<()> {
         // Ctrl-C asks the loop to save and stop; a second one kills.
         ctrlc_hook(move || c.cancel())?;
     }
-    let bar = indicatif::ProgressBar::new(cfg.steps);
-    if a.json {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{prefix:>14} [{bar:28}] {pos}/{len} steps {elapsed_precise} eta {eta} {msg}",
-        )?
-        .progress_chars("=> "),
-    );
+    let bar = crate::output::progress(
+        cfg.steps,
+        a.json,
+        "{prefix:>14} [{bar:28}] {pos}/{len} steps {elapsed_precise} eta {eta} {msg}",
+    )?;
     bar.set_prefix(a.task.clone());
     let mut on_progress = |p: &dexlearn::Progress| {
         bar.set_position(p.env_steps);

@@ -77,10 +77,11 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     let catalog = Catalog::bundled()?;
     let tasks = tasks_of(&catalog, &a.task, a.suite.as_deref())?;
     let mut rows = Vec::new();
-    let bar = indicatif::ProgressBar::new(tasks.len() as u64);
-    if a.json {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = crate::output::progress(
+        tasks.len() as u64,
+        a.json,
+        "[{bar:30}] {pos}/{len} tasks {msg}",
+    )?;
     for name in &tasks {
         bar.set_message(name.clone());
         let expert = load_expert(a.session.as_deref(), name)?;
@@ -168,10 +169,11 @@ pub fn critic_report(a: CriticArgs) -> anyhow::Result<()> {
     let catalog = Catalog::bundled()?;
     let tasks = tasks_of(&catalog, &a.task, Some(&a.suite))?;
     let mut rows = Vec::new();
-    let bar = indicatif::ProgressBar::new(tasks.len() as u64);
-    if a.json {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = crate::output::progress(
+        tasks.len() as u64,
+        a.json,
+        "[{bar:30}] {pos}/{len} tasks {msg}",
+    )?;
     for name in &tasks {
         bar.set_message(name.clone());
         let expert = load_expert(a.session.as_deref(), name)?;

@@ -195,16 +195,11 @@ fn evaluate(catalog: &Catalog, task: &str, a: &EvalArgs) -> anyhow::Result<EvalR
     )?;
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
     let mut scripted = Scripted::default();
-    let bar = indicatif::ProgressBar::new(a.episodes);
-    if a.json {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{prefix:>16} [{bar:30}] {pos}/{len} episodes {msg}",
-        )?
-        .progress_chars("=> "),
-    );
+    let bar = crate::output::progress(
+        a.episodes,
+        a.json,
+        "{prefix:>16} [{bar:30}] {pos}/{len} episodes {msg}",
+    )?;
     bar.set_prefix(task.to_string());
     let (mut solved, mut ret) = (0usize, 0.0f64);
     for ep in 0..a.episodes {
