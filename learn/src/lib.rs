@@ -2,10 +2,11 @@
 //!
 //! This crate never imports Bevy: the studio runs it on a trainer thread
 //! and talks to it through channels. It holds the expert RL (TD3 with twin
-//! Q critics on the privileged state), frozen experts, critic reports and
-//! the demonstration datasets.
+//! Q critics on the privileged state), frozen experts, critic reports, the
+//! demonstration datasets and the visuomotor students distilled from them.
 
 pub mod adam;
+pub mod bootstrap;
 pub mod collect;
 pub mod critic;
 pub mod data;
@@ -16,9 +17,11 @@ pub mod init;
 pub mod mlp;
 pub mod norm;
 pub mod ops;
+pub mod ops_norm;
 pub mod replay;
 pub mod rng;
 pub mod rollout;
+pub mod student;
 pub mod td3;
 pub mod train;
 

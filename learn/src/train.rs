@@ -109,6 +109,13 @@ impl Control {
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst) == CANCEL
     }
+    /// Block while paused; then whether the run was cancelled.
+    pub fn wait_or_cancelled(&self) -> bool {
+        while self.is_paused() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.is_cancelled()
+    }
 }
 
 /// One row of the learning curve (`curve.csv`).

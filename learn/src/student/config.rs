@@ -1,0 +1,193 @@
+//! What a student is and how it is trained; serialised beside checkpoints.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{LearnError, Result};
+
+/// Distillation method: ACGD and the baselines of METHOD §6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// VQ-VAE action chunks + behaviour cloning + critic guidance.
+    Acgd,
+    /// The same student without critic guidance (`L_BC` alone).
+    Bc,
+    /// Vanilla ACT: a continuous CVAE latent with a KL weight.
+    Act,
+    /// Vanilla ACT with critic guidance.
+    ActCritic,
+}
+
+impl Method {
+    /// Every method, in table order.
+    pub const ALL: [Method; 4] = [Method::Acgd, Method::Bc, Method::Act, Method::ActCritic];
+
+    /// The CLI / file name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Acgd => "acgd",
+            Method::Bc => "bc",
+            Method::Act => "act",
+            Method::ActCritic => "act-critic",
+        }
+    }
+
+    /// The student has a codebook (VQ-VAE) rather than a CVAE latent.
+    pub fn quantized(self) -> bool {
+        matches!(self, Method::Acgd | Method::Bc)
+    }
+
+    /// The loss has the critic term `L_distill`.
+    pub fn critic(self) -> bool {
+        matches!(self, Method::Acgd | Method::ActCritic)
+    }
+}
+
+/// Image encoder shape and pre-training schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EncoderConfig {
+    /// Output channels of the stride-2 convolutions (each halves the side).
+    pub channels: Vec<usize>,
+    /// Feature width.
+    pub features: usize,
+    /// Pre-training steps (0 with an external backbone).
+    pub steps: usize,
+    /// Pre-training batch.
+    pub batch: usize,
+    /// Pre-training learning rate.
+    pub lr: f64,
+}
+
+impl Default for EncoderConfig {
+    fn default() -> Self {
+        Self {
+            channels: vec![16, 32, 64, 64],
+            features: 128,
+            steps: 1500,
+            batch: 64,
+            lr: 1e-3,
+        }
+    }
+}
+
+/// Every knob of a student (METHOD §4–§5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StudentConfig {
+    /// Which loss and latent.
+    pub method: Method,
+    /// Chunk length `k`.
+    pub chunk: usize,
+    /// Codebook size `n_c`.
+    pub codes: usize,
+    /// Code width `n_q` (also the CVAE latent width).
+    pub code_width: usize,
+    /// Weight `α` of the behaviour-cloning loss against `L_distill`.
+    pub alpha: f32,
+    /// Weight of the codebook-usage term in stage (a) (see
+    /// `loss::usage_loss`).
+    #[serde(default = "default_usage")]
+    pub usage_weight: f32,
+    /// Temporal-ensembling decay `η`.
+    pub eta: f32,
+    /// KL weight of the CVAE baselines.
+    pub kl_weight: f32,
+    /// Transformer width.
+    pub width: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// Layers of the action tokenizer and of the latent encoder.
+    pub layers: usize,
+    /// Decoder layers.
+    pub decoder_layers: usize,
+    /// Proprioception frames in the state history (`h + 1`).
+    pub history: usize,
+    /// Tokenizer (stage a) steps; CVAE students train this many extra steps.
+    pub tokenizer_steps: usize,
+    /// Behaviour-cloning / distillation (stage b) steps.
+    pub steps: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// Image encoder.
+    pub encoder: EncoderConfig,
+    /// Seed of initialisation and sampling.
+    pub seed: u64,
+}
+
+impl Default for StudentConfig {
+    fn default() -> Self {
+        Self {
+            method: Method::Acgd,
+            chunk: 8,
+            codes: 32,
+            code_width: 32,
+            alpha: 1.0,
+            usage_weight: 1.0,
+            eta: 0.1,
+            kl_weight: 10.0,
+            width: 64,
+            heads: 4,
+            layers: 2,
+            decoder_layers: 1,
+            history: 3,
+            tokenizer_steps: 3000,
+            steps: 6000,
+            batch: 128,
+            lr: 3e-4,
+            encoder: EncoderConfig::default(),
+            seed: 1,
+        }
+    }
+}
+
+fn default_usage() -> f32 {
+    1.0
+}
+
+impl StudentConfig {
+    /// Reject values no network can be built from.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &'static str, message: String| Err(LearnError::Config { field, message });
+        if self.chunk == 0 {
+            return bad("chunk", "must be at least 1".into());
+        }
+        if self.codes < 2 {
+            return bad(
+                "codes",
+                format!("need at least 2 codes, got {}", self.codes),
+            );
+        }
+        if self.code_width == 0 || self.width == 0 || self.history == 0 || self.batch == 0 {
+            return bad(
+                "width",
+                "code_width, width, history and batch must be positive".into(),
+            );
+        }
+        if self.heads == 0 || !self.width.is_multiple_of(self.heads) {
+            return bad(
+                "heads",
+                format!("{} heads do not divide width {}", self.heads, self.width),
+            );
+        }
+        if !(self.alpha.is_finite() && self.alpha >= 0.0) {
+            return bad(
+                "alpha",
+                format!("must be finite and >= 0, got {}", self.alpha),
+            );
+        }
+        if !(self.eta.is_finite() && self.eta >= 0.0) {
+            return bad("eta", format!("must be finite and >= 0, got {}", self.eta));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad("lr", format!("must be positive, got {}", self.lr));
+        }
+        if self.encoder.channels.is_empty() || self.encoder.features == 0 {
+            return bad(
+                "encoder",
+                "needs at least one conv layer and features > 0".into(),
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,110 @@
+//! Evaluating a student: episodes on evaluation seeds (disjoint from every
+//! training, validation and collection seed by the seed domain), images
+//! rendered every step, the goal image rendered from the sampled goal state
+//! or taken from a demonstration.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use dexsim::{Catalog, Env, EnvConfig, SeedDomain};
+
+use crate::error::Result;
+use crate::rollout::domain_seed;
+use crate::student::ckpt::Student;
+use crate::student::policy::StudentRollout;
+
+/// Where the goal image of an evaluation episode comes from.
+#[derive(Clone, Debug)]
+pub enum GoalSource {
+    /// Rendered from the episode's sampled goal state (hand or object set
+    /// to the goal): right for `-hard` tasks too.
+    Rendered,
+    /// The last frames of demonstrations of the task, used in turn (the
+    /// papers' protocol; wrong goals for `-hard` tasks).
+    Demo(Vec<Vec<u8>>),
+}
+
+/// One task's evaluation.
+#[derive(Clone, Debug, Serialize)]
+pub struct TaskEval {
+    /// Task.
+    pub task: String,
+    /// Solved flag per episode.
+    pub solved: Vec<bool>,
+    /// Return per episode.
+    pub returns: Vec<f64>,
+    /// Control steps taken in all.
+    pub steps: usize,
+}
+
+impl TaskEval {
+    /// Success rate.
+    pub fn success(&self) -> f64 {
+        self.solved.iter().filter(|&&s| s).count() as f64 / self.solved.len().max(1) as f64
+    }
+
+    /// Mean return.
+    pub fn mean_return(&self) -> f64 {
+        self.returns.iter().sum::<f64>() / self.returns.len().max(1) as f64
+    }
+}
+
+/// Roll `episodes` evaluation episodes of `task` (seeds `base..` in the
+/// evaluation domain) in parallel; `done()` is called after each.
+pub fn evaluate_student(
+    catalog: &Catalog,
+    student: &Arc<Student>,
+    task: &str,
+    episodes: usize,
+    base: u64,
+    goal: &GoalSource,
+    done: &(dyn Fn() + Sync),
+) -> Result<TaskEval> {
+    let cfg = EnvConfig {
+        image_size: student.meta.dims.image,
+        render: true,
+        ..EnvConfig::default()
+    };
+    let probe = Env::from_catalog(catalog, task, cfg)?;
+    let logs = (0..episodes)
+        .into_par_iter()
+        .map_init(
+            || Env::new(Arc::clone(probe.scene()), Arc::clone(probe.task()), cfg),
+            |env, i| -> Result<(bool, f64, usize)> {
+                let env = env.as_mut().map_err(|e| dexsim::SimError::Invalid {
+                    what: "environment",
+                    message: e.to_string(),
+                })?;
+                let mut obs = env.reset(domain_seed(SeedDomain::Eval, base, i));
+                let goal_image = match goal {
+                    GoalSource::Rendered => obs.goal_image.rgb.clone(),
+                    GoalSource::Demo(g) if !g.is_empty() => g[i % g.len()].clone(),
+                    GoalSource::Demo(_) => obs.goal_image.rgb.clone(),
+                };
+                let mut roll = StudentRollout::new(Arc::clone(student), task, &goal_image)?;
+                let (mut ret, mut solved, mut steps) = (0.0, false, 0);
+                loop {
+                    let a = roll.act(&obs.image.rgb, &obs.proprio)?;
+                    let s = env.step(&a)?;
+                    ret += f64::from(s.reward);
+                    solved |= s.info.solved;
+                    steps += 1;
+                    if s.done {
+                        break;
+                    }
+                    obs = s.obs;
+                }
+                done();
+                Ok((solved, ret, steps))
+            },
+        )
+        .collect::<Result<Vec<_>>>()?;
+    Ok(TaskEval {
+        task: task.to_string(),
+        solved: logs.iter().map(|l| l.0).collect(),
+        returns: logs.iter().map(|l| l.1).collect(),
+        steps: logs.iter().map(|l| l.2).sum(),
+    })
+}

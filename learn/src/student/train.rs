@@ -1,0 +1,640 @@
+//! Distillation: pre-train and freeze the image encoder, cache features,
+//! then train the student in two stages (tokenizer, then behaviour cloning
+//! with or without the critic term) or, for the CVAE baselines, in one.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::adam::{Adam, AdamConfig};
+use crate::error::{LearnError, Result};
+use crate::expert::{Expert, read_tensors, write_tensors};
+use crate::fsio::{file_hash, read_json, write_json};
+use crate::student::ckpt::{Student, StudentMeta, load_vars};
+use crate::student::config::StudentConfig;
+use crate::student::corpus::{Corpus, normalise};
+use crate::student::encoder::{self, PretrainData, encode_all, named_vars};
+use crate::student::loss;
+use crate::student::model::{StudentNets, VarGroup};
+use crate::train::Control;
+
+/// Where training is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    /// Pre-training the image encoder.
+    Encoder,
+    /// Caching image features.
+    Features,
+    /// Stage (a): the action tokenizer (or the whole CVAE).
+    Tokenizer,
+    /// Stage (b): behaviour cloning with or without the critic.
+    Policy,
+    /// Finished.
+    Done,
+}
+
+/// Loss terms of one step (absent terms are 0).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Terms {
+    /// Total loss.
+    pub total: f32,
+    /// `L_act`.
+    pub act: f32,
+    /// `L_code`.
+    pub code: f32,
+    /// `L_lat`.
+    pub lat: f32,
+    /// `L_distill` (normalised Q, negated).
+    pub distill: f32,
+    /// KL of the CVAE baselines.
+    pub kl: f32,
+    /// Codebook usage: `ln n_c - H(mean σ(z_e))` over the batch.
+    pub usage: f32,
+}
+
+/// Progress, sent every step.
+#[derive(Clone, Debug, Serialize)]
+pub struct DistillProgress {
+    /// Stage.
+    pub stage: Stage,
+    /// Step within the stage.
+    pub step: usize,
+    /// Steps of the stage.
+    pub total: usize,
+    /// Losses of the step.
+    pub terms: Terms,
+    /// Samples per second over the stage.
+    pub samples_per_s: f64,
+}
+
+/// Inputs to [`distill`].
+pub struct DistillJob<'a> {
+    /// Student knobs.
+    pub cfg: StudentConfig,
+    /// The frames.
+    pub corpus: &'a Corpus,
+    /// Per task slot, the frozen expert whose critic guides it.
+    pub critics: Vec<Option<Expert>>,
+    /// Output folder.
+    pub out: PathBuf,
+    /// An external image backbone instead of pre-training.
+    pub backbone: Option<PathBuf>,
+    /// Continue from `out/train.*`.
+    pub resume: bool,
+    /// Suite name, for the metadata.
+    pub suite: String,
+    /// Dataset folder, for the metadata.
+    pub dataset: String,
+    /// The command line, for the metadata.
+    pub command: String,
+    /// Save a resumable checkpoint every this many steps.
+    pub save_every: usize,
+}
+
+/// Resumable position, in `train.json`.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+struct TrainState {
+    stage: Stage,
+    step: usize,
+    weights_fnv1a: String,
+    wall_s: f64,
+    samples: u64,
+}
+
+/// Features and normalisers shared by every step.
+struct Prepared {
+    features: Vec<f32>,
+    mean: Vec<f32>,
+    std: Vec<f32>,
+    q_norms: Vec<f32>,
+}
+
+/// Run the whole distillation; returns the saved student.
+pub fn distill(
+    job: DistillJob,
+    control: &Control,
+    mut progress: impl FnMut(&DistillProgress),
+) -> Result<Student> {
+    job.cfg.validate()?;
+    let c = job.corpus;
+    if c.is_empty() {
+        return Err(LearnError::Config {
+            field: "corpus",
+            message: "no frames to learn from".into(),
+        });
+    }
+    std::fs::create_dir_all(&job.out).map_err(|e| LearnError::io(&job.out, e))?;
+    let nets = StudentNets::new(&job.cfg, c.dims)?;
+    let mut state = TrainState {
+        stage: Stage::Encoder,
+        step: 0,
+        weights_fnv1a: String::new(),
+        wall_s: 0.0,
+        samples: 0,
+    };
+    if job.resume {
+        state = load_train(&job.out, &nets)?;
+    }
+    let started = Instant::now() - std::time::Duration::from_secs_f64(state.wall_s);
+    let cfg = &job.cfg;
+
+    if state.stage == Stage::Encoder {
+        if let Some(b) = &job.backbone {
+            encoder::load_backbone(&nets.map, b)?;
+        } else {
+            pretrain_encoder(&nets, c, cfg, control, &mut progress)?;
+        }
+        state.stage = Stage::Features;
+        state.step = 0;
+    }
+    let (mean, std) = c.proprio_stats();
+    let enc_t = Instant::now();
+    let features = encode_all(&nets.encoder, &c.images, c.dims.image, 256, |done| {
+        progress(&DistillProgress {
+            stage: Stage::Features,
+            step: done,
+            total: c.len(),
+            terms: Terms::default(),
+            samples_per_s: done as f64 / enc_t.elapsed().as_secs_f64().max(1e-9),
+        });
+    })?;
+    let prep = Prepared {
+        features,
+        mean,
+        std,
+        q_norms: c.q_norms(),
+    };
+    if state.stage == Stage::Features {
+        state.stage = Stage::Tokenizer;
+        state.step = 0;
+        save_train(&job.out, &nets, &state, None)?;
+    }
+
+    let quantized = cfg.method.quantized();
+    let stages: &[(Stage, usize)] = if quantized {
+        &[
+            (Stage::Tokenizer, cfg.tokenizer_steps),
+            (Stage::Policy, cfg.steps),
+        ]
+    } else {
+        &[(Stage::Policy, cfg.tokenizer_steps + cfg.steps)]
+    };
+    let mut codes: Option<Vec<u32>> = None;
+    for &(stage, total) in stages {
+        if state.stage > stage {
+            continue;
+        }
+        if state.stage < stage {
+            state.stage = stage;
+            state.step = 0;
+        }
+        if stage == Stage::Policy && quantized {
+            codes = Some(assign_codes(&nets, c, cfg)?);
+        }
+        let group = match (stage, quantized) {
+            (Stage::Tokenizer, _) => VarGroup::Tokenizer,
+            (_, true) => VarGroup::Policy,
+            (_, false) => VarGroup::Cvae,
+        };
+        let mut opt = Adam::new(
+            nets.vars(group),
+            AdamConfig {
+                lr: cfg.lr,
+                ..AdamConfig::default()
+            },
+        );
+        let opt_file = job
+            .out
+            .join(format!("optim-{stage:?}.safetensors").to_lowercase());
+        if job.resume && state.step > 0 && opt_file.exists() {
+            let t = candle_core::safetensors::load(&opt_file, &Device::Cpu)
+                .map_err(|e| LearnError::checkpoint(&opt_file, e.to_string()))?;
+            opt.load_state("opt", |k| t.get(k).cloned())
+                .map_err(|e| LearnError::checkpoint(&opt_file, e.to_string()))?;
+        }
+        let t0 = Instant::now();
+        let first = state.step;
+        while state.step < total {
+            if control.wait_or_cancelled() {
+                save_train(&job.out, &nets, &state, Some((&opt, &opt_file)))?;
+                return Err(LearnError::Config {
+                    field: "control",
+                    message: format!(
+                        "cancelled at {stage:?} step {}; resume with --resume",
+                        state.step
+                    ),
+                });
+            }
+            let mut rng = ChaCha8Rng::seed_from_u64(
+                cfg.seed
+                    ^ (state.step as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                    ^ stage as u64,
+            );
+            let idx = sample(c, cfg.batch, &mut rng);
+            let (loss, terms) = match (stage, quantized) {
+                (Stage::Tokenizer, _) => tokenizer_step(&nets, c, &prep, &idx, cfg, &mut rng)?,
+                (_, true) => policy_step(
+                    &nets,
+                    c,
+                    &prep,
+                    &idx,
+                    codes.as_deref().unwrap_or(&[]),
+                    &job.critics,
+                )?,
+                (_, false) => cvae_step(&nets, c, &prep, &idx, &job.critics, &mut rng)?,
+            };
+            if !terms.total.is_finite() || terms.total.abs() > 1e6 {
+                let last_good = job.out.join("train.safetensors");
+                return Err(LearnError::Diverged {
+                    step: state.step as u64,
+                    what: format!("{stage:?} loss is {} ({terms:?})", terms.total),
+                    last_good: last_good.exists().then_some(last_good),
+                });
+            }
+            opt.step(&loss.backward()?)?;
+            state.step += 1;
+            state.samples += cfg.batch as u64;
+            let rate =
+                ((state.step - first) * cfg.batch) as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+            progress(&DistillProgress {
+                stage,
+                step: state.step,
+                total,
+                terms,
+                samples_per_s: rate,
+            });
+            if job.save_every > 0 && state.step.is_multiple_of(job.save_every) {
+                state.wall_s = started.elapsed().as_secs_f64();
+                save_train(&job.out, &nets, &state, Some((&opt, &opt_file)))?;
+            }
+        }
+        state.wall_s = started.elapsed().as_secs_f64();
+        save_train(&job.out, &nets, &state, Some((&opt, &opt_file)))?;
+    }
+    state.stage = Stage::Done;
+    state.wall_s = started.elapsed().as_secs_f64();
+    save_train(&job.out, &nets, &state, None)?;
+    let student = Student {
+        meta: StudentMeta {
+            format: String::new(),
+            config: cfg.clone(),
+            dims: c.dims,
+            tasks: c.tasks.clone(),
+            suite: job.suite.clone(),
+            episodes_per_task: c.episodes_per_task.clone(),
+            q_norms: prep.q_norms.clone(),
+            dataset: job.dataset.clone(),
+            samples_per_s: state.samples as f64 / state.wall_s.max(1e-9),
+            wall_s: state.wall_s,
+            weights: String::new(),
+            weights_fnv1a: String::new(),
+            command: job.command.clone(),
+        },
+        nets,
+        proprio_mean: prep.mean,
+        proprio_std: prep.std,
+    };
+    student.save(&job.out)?;
+    Ok(student)
+}
+
+fn pretrain_encoder(
+    nets: &StudentNets,
+    c: &Corpus,
+    cfg: &StudentConfig,
+    control: &Control,
+    progress: &mut impl FnMut(&DistillProgress),
+) -> Result<()> {
+    // Per-task state normalisation so no state dimension dominates.
+    let mut norm_states: Vec<Vec<f32>> = Vec::with_capacity(c.tasks.len());
+    for (slot, rows) in c.states.iter().enumerate() {
+        let d = c.state_dims[slot].max(1);
+        let n = (rows.len() / d).max(1) as f32;
+        let mut mean = vec![0f32; d];
+        let mut sq = vec![0f32; d];
+        for r in rows.chunks_exact(d) {
+            for j in 0..d {
+                mean[j] += r[j] / n;
+                sq[j] += r[j] * r[j] / n;
+            }
+        }
+        let std: Vec<f32> = (0..d)
+            .map(|j| (sq[j] - mean[j] * mean[j]).max(0.0).sqrt().max(1e-3))
+            .collect();
+        norm_states.push(
+            rows.chunks_exact(d)
+                .flat_map(|r| {
+                    (0..d)
+                        .map(|j| (r[j] - mean[j]) / std[j])
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+        );
+    }
+    let states = (0..c.len())
+        .map(|i| {
+            let s = c.slot[i] as usize;
+            let d = c.state_dims[s];
+            let r = c.state_row[i];
+            (s, &norm_states[s][r * d..(r + 1) * d])
+        })
+        .collect();
+    let data = PretrainData {
+        images: &c.images,
+        size: c.dims.image,
+        states,
+        state_dims: c.state_dims.clone(),
+    };
+    let t0 = Instant::now();
+    let total = cfg.encoder.steps;
+    encoder::pretrain(
+        &nets.encoder,
+        &nets.map,
+        &cfg.encoder,
+        &data,
+        cfg.seed,
+        |step, l| {
+            progress(&DistillProgress {
+                stage: Stage::Encoder,
+                step,
+                total,
+                terms: Terms {
+                    total: l,
+                    ..Terms::default()
+                },
+                samples_per_s: (step * cfg.encoder.batch) as f64
+                    / t0.elapsed().as_secs_f64().max(1e-9),
+            });
+            !control.wait_or_cancelled()
+        },
+    )?;
+    if control.is_cancelled() {
+        return Err(LearnError::Config {
+            field: "control",
+            message: "cancelled during encoder pre-training (nothing to resume yet)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Task-balanced frame indexes: a task with frames uniformly, then a frame.
+fn sample(c: &Corpus, batch: usize, rng: &mut impl Rng) -> Vec<usize> {
+    let slots: Vec<usize> = (0..c.tasks.len())
+        .filter(|&s| !c.frames_of[s].is_empty())
+        .collect();
+    (0..batch)
+        .map(|_| {
+            let s = slots[rng.random_range(0..slots.len())];
+            c.frames_of[s][rng.random_range(0..c.frames_of[s].len())] as usize
+        })
+        .collect()
+}
+
+/// Tensors of a batch.
+struct Batch {
+    history: Tensor,
+    task: Tensor,
+    chunk: Tensor,
+    image: Tensor,
+    goal: Tensor,
+}
+
+fn batch(c: &Corpus, prep: &Prepared, idx: &[usize], cfg: &StudentConfig) -> Result<Batch> {
+    let (b, k, a, f, h, p) = (
+        idx.len(),
+        cfg.chunk,
+        c.dims.action,
+        cfg.encoder.features,
+        cfg.history,
+        c.dims.proprio,
+    );
+    let dev = &Device::Cpu;
+    let mut hist = Vec::with_capacity(b * h * p);
+    let mut chunk = Vec::with_capacity(b * k * a);
+    let mut img = Vec::with_capacity(b * f);
+    let mut goal = Vec::with_capacity(b * f);
+    for &i in idx {
+        for (j, v) in c.history(i, h).into_iter().enumerate() {
+            hist.push(normalise(v, prep.mean[j % p], prep.std[j % p]));
+        }
+        chunk.extend(c.chunk(i, k));
+        img.extend_from_slice(&prep.features[i * f..(i + 1) * f]);
+        let g = c.goal_frame(i);
+        goal.extend_from_slice(&prep.features[g * f..(g + 1) * f]);
+    }
+    let task: Vec<u32> = idx.iter().map(|&i| c.slot[i]).collect();
+    Ok(Batch {
+        history: Tensor::from_vec(hist, (b, h * p), dev)?,
+        task: Tensor::from_vec(task, b, dev)?,
+        chunk: Tensor::from_vec(chunk, (b, k, a), dev)?,
+        image: Tensor::from_vec(img, (b, f), dev)?,
+        goal: Tensor::from_vec(goal, (b, f), dev)?,
+    })
+}
+
+fn scalar(t: &Tensor) -> Result<f32> {
+    Ok(t.to_scalar::<f32>()?)
+}
+
+fn tokenizer_step(
+    nets: &StudentNets,
+    c: &Corpus,
+    prep: &Prepared,
+    idx: &[usize],
+    cfg: &StudentConfig,
+    rng: &mut impl Rng,
+) -> Result<(Tensor, Terms)> {
+    let bt = batch(c, prep, idx, cfg)?;
+    let ctx = nets.context(&bt.history, &bt.task)?;
+    let logits = nets.tokenize(&bt.chunk)?;
+    let probs = crate::ops_norm::softmax_last(&logits)?;
+    let codes = loss::sample_codes(&probs, rng)?;
+    let z = loss::straight_through(&probs, &codes)?.matmul(nets.codebook())?;
+    let pred = nets.decode(&z, &ctx, None)?;
+    let l_act = loss::act_loss(&pred, &bt.chunk)?;
+    let l_code = loss::code_loss(&probs, &codes, nets.codebook())?;
+    let l_usage = loss::usage_loss(&probs)?;
+    let total = ((&l_act + &l_code)? + (&l_usage * f64::from(cfg.usage_weight))?)?;
+    let terms = Terms {
+        total: scalar(&total)?,
+        act: scalar(&l_act)?,
+        code: scalar(&l_code)?,
+        usage: scalar(&l_usage)?,
+        ..Terms::default()
+    };
+    Ok((total, terms))
+}
+
+/// The frozen tokenizer's code (argmax) for every frame's true chunk.
+fn assign_codes(nets: &StudentNets, c: &Corpus, cfg: &StudentConfig) -> Result<Vec<u32>> {
+    let mut out = Vec::with_capacity(c.len());
+    let (k, a) = (cfg.chunk, c.dims.action);
+    for start in (0..c.len()).step_by(512) {
+        let end = (start + 512).min(c.len());
+        let chunk: Vec<f32> = (start..end).flat_map(|i| c.chunk(i, k)).collect();
+        let t = Tensor::from_vec(chunk, (end - start, k, a), &Device::Cpu)?;
+        out.extend(StudentNets::argmax(&nets.tokenize(&t)?.detach())?);
+    }
+    Ok(out)
+}
+
+/// `-mean(Q_task(s, â_t) / norm_task)` over the rows whose task has a
+/// critic; rows without one contribute 0.
+fn distill_term(
+    c: &Corpus,
+    prep: &Prepared,
+    idx: &[usize],
+    first: &Tensor,
+    critics: &[Option<Expert>],
+) -> Result<Option<Tensor>> {
+    let mut sum: Option<Tensor> = None;
+    for (slot, critic) in critics.iter().enumerate() {
+        let Some(expert) = critic else { continue };
+        let rows: Vec<u32> = idx
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| c.slot[**i] as usize == slot)
+            .map(|(r, _)| r as u32)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let states: Vec<f32> = rows
+            .iter()
+            .flat_map(|&r| c.state(idx[r as usize]).to_vec())
+            .collect();
+        let s = expert.state_tensor(&states)?;
+        let a = first.index_select(&Tensor::new(rows.as_slice(), &Device::Cpu)?, 0)?;
+        let q = expert.nets().q_min_frozen(&s, &a)?;
+        let part = (q.sum_all()? / f64::from(prep.q_norms[slot]))?;
+        sum = Some(match sum {
+            Some(acc) => (acc + part)?,
+            None => part,
+        });
+    }
+    Ok(match sum {
+        Some(s) => Some((s.neg()? / idx.len() as f64)?),
+        None => None,
+    })
+}
+
+fn policy_step(
+    nets: &StudentNets,
+    c: &Corpus,
+    prep: &Prepared,
+    idx: &[usize],
+    codes: &[u32],
+    critics: &[Option<Expert>],
+) -> Result<(Tensor, Terms)> {
+    let cfg = &nets.cfg;
+    let bt = batch(c, prep, idx, cfg)?;
+    let ctx = nets.context(&bt.history, &bt.task)?;
+    let seen = nets.seen(&bt.image, &bt.goal)?;
+    let logits = nets.latent(&seen, &ctx)?;
+    let target: Vec<u32> = idx.iter().map(|&i| codes[i]).collect();
+    let l_lat = loss::latent_loss(&logits, &target)?;
+    let probs = crate::ops_norm::softmax_last(&logits)?;
+    let pred_codes = StudentNets::argmax(&logits)?;
+    // A differentiable code: L_distill's gradient reaches the latent
+    // encoder through σ(logits); the codebook stays frozen.
+    let z = loss::straight_through(&probs, &pred_codes)?.matmul(&nets.codebook().detach())?;
+    let pred = nets.decode(&z, &ctx, None)?;
+    let l_act = loss::act_loss(&pred, &bt.chunk)?;
+    let bc = (&l_lat + &l_act)?;
+    let mut total = (&bc * f64::from(cfg.alpha))?;
+    let mut terms = Terms {
+        act: scalar(&l_act)?,
+        lat: scalar(&l_lat)?,
+        ..Terms::default()
+    };
+    if cfg.method.critic() {
+        let first = pred.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
+        if let Some(d) = distill_term(c, prep, idx, &first, critics)? {
+            terms.distill = scalar(&d)?;
+            total = (total + d)?;
+        }
+    }
+    terms.total = scalar(&total)?;
+    Ok((total, terms))
+}
+
+fn cvae_step(
+    nets: &StudentNets,
+    c: &Corpus,
+    prep: &Prepared,
+    idx: &[usize],
+    critics: &[Option<Expert>],
+    rng: &mut impl Rng,
+) -> Result<(Tensor, Terms)> {
+    let cfg = &nets.cfg;
+    let bt = batch(c, prep, idx, cfg)?;
+    let ctx = nets.context(&bt.history, &bt.task)?;
+    let seen = nets.seen(&bt.image, &bt.goal)?;
+    let stats = nets.tokenize(&bt.chunk)?;
+    let z = loss::reparameterise(&stats, rng)?;
+    let pred = nets.decode(&z, &ctx, Some(&seen))?;
+    let l_act = loss::act_loss(&pred, &bt.chunk)?;
+    let l_kl = loss::kl_loss(&stats)?;
+    let bc = (&l_act + (&l_kl * f64::from(cfg.kl_weight))?)?;
+    let mut total = (&bc * f64::from(cfg.alpha))?;
+    let mut terms = Terms {
+        act: scalar(&l_act)?,
+        kl: scalar(&l_kl)?,
+        ..Terms::default()
+    };
+    if cfg.method.critic() {
+        // The test-time action: decoded from the prior's mean.
+        let z0 = loss::prior_mean(idx.len(), cfg.code_width)?;
+        let first = nets
+            .decode(&z0, &ctx, Some(&seen))?
+            .narrow(1, 0, 1)?
+            .squeeze(1)?
+            .contiguous()?;
+        if let Some(d) = distill_term(c, prep, idx, &first, critics)? {
+            terms.distill = scalar(&d)?;
+            total = (total + d)?;
+        }
+    }
+    terms.total = scalar(&total)?;
+    Ok((total, terms))
+}
+
+fn save_train(
+    dir: &Path,
+    nets: &StudentNets,
+    state: &TrainState,
+    opt: Option<(&Adam, &Path)>,
+) -> Result<()> {
+    let weights = dir.join("train.safetensors");
+    let tensors = named_vars(&nets.map, "")
+        .into_iter()
+        .map(|(n, v)| (n, v.as_tensor().clone()))
+        .collect();
+    write_tensors(&weights, tensors)?;
+    if let Some((opt, file)) = opt {
+        write_tensors(file, opt.state("opt")?)?;
+    }
+    let mut s = state.clone();
+    s.weights_fnv1a = file_hash(&weights)?;
+    write_json(&dir.join("train.json"), &s)
+}
+
+fn load_train(dir: &Path, nets: &StudentNets) -> Result<TrainState> {
+    let json = dir.join("train.json");
+    if !json.exists() {
+        return Err(LearnError::checkpoint(
+            &json,
+            "nothing to resume: no train.json here (run without --resume)",
+        ));
+    }
+    let state: TrainState = read_json(&json)?;
+    let weights = dir.join("train.safetensors");
+    let tensors = read_tensors(&weights, &state.weights_fnv1a)?;
+    load_vars(nets, &tensors, &weights)?;
+    Ok(state)
+}
