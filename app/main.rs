@@ -1,7 +1,7 @@
 //! dexstudio: train dexterous-hand experts, distill them into visuomotor
-//! students, and watch it all live. This binary is the CLI and (later) the
-//! studio launcher; the work happens in the `dexsim`, `dexlearn` and
-//! `dexstudio-plugins` crates.
+//! students, and watch it all live. This binary is the CLI and the studio
+//! launcher (a bare `dexstudio` opens the studio); the work happens in the
+//! `dexsim`, `dexlearn` and `dexstudio-plugins` crates.
 
 mod cli;
 mod frames;

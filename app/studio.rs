@@ -1,20 +1,25 @@
 //! `dexstudio studio`: the desktop studio window, and screenshots of it for
 //! checks without a person at the screen.
 
+mod split;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use bevy::prelude::*;
+use dexlearn::session::{Recent, Session};
 use dexsim::Catalog;
 use dexstudio_plugins::capture::{Capture, Shot, VideoSource};
 use dexstudio_plugins::driver::PolicyChoice;
 use dexstudio_plugins::encode::VideoFormat;
-use dexstudio_plugins::scene_view::sim_point;
+use dexstudio_plugins::session::parse_driver;
+use dexstudio_plugins::studio::{DEFAULT_SESSION, SPEED_RANGE};
+use dexstudio_plugins::{ActiveSession, Driver, SessionPlugin, Timeline, Viewport};
 use dexstudio_plugins::{
-    CaptureCmd, CaptureCmds, CapturePlugin, DriverPlugin, OrbitCamera, OrbitCameraPlugin,
+    CaptureCmd, CaptureCmds, CapturePlugin, DriverPlugin, OrbitCameraPlugin, OverlayPlugin,
     PerturbPlugin, RecordCmd, RecordCmds, Recorder, RecorderPlugin, SceneViewPlugin, SimStepPlugin,
-    Studio, StudioPlugin, StudioUiPlugin, TeleopPlugin, TimelinePlugin,
+    Studio, StudioPlugin, StudioUiPlugin, TeleopPlugin, TimelinePlugin, ViewportsPlugin,
 };
 
 /// Frames to wait for a requested screenshot before giving up.
@@ -22,19 +27,20 @@ const SCREENSHOT_PATIENCE: u32 = 600;
 
 #[derive(clap::Args, Debug)]
 pub struct StudioArgs {
-    /// Task opened at start.
-    #[arg(long, default_value = "reach-easy")]
-    task: String,
-    /// Seed of the first episode.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Session folder: its `experts/<task>/` is tried before the shipped
-    /// expert, recordings go to its `data/` (default `sessions/default`).
+    /// Task opened at start (default: the session's last task).
+    #[arg(long)]
+    task: Option<String>,
+    /// Seed of the first episode (default: the session's last seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Session folder, opened or created: its `experts/<task>/` is tried
+    /// before the shipped expert, recordings go to its `data/` (default
+    /// `sessions/default`).
     #[arg(long)]
     session: Option<PathBuf>,
-    /// Who acts at start (the panel can change it).
-    #[arg(long, value_enum, default_value_t = DriverArg::Zero)]
-    driver: DriverArg,
+    /// Who acts at start (default: the session's last driver).
+    #[arg(long, value_enum)]
+    driver: Option<DriverArg>,
     /// Start recording episodes into the session's dataset at once.
     #[arg(long)]
     record: bool,
@@ -54,6 +60,8 @@ pub struct StudioArgs {
     /// What the screenshot shows.
     #[arg(long, value_enum, default_value_t = ShotArg::Window, requires = "screenshot")]
     screenshot_of: ShotArg,
+    #[command(flatten)]
+    split: split::SplitArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -82,6 +90,16 @@ enum DriverArg {
     Teleop,
 }
 
+impl StudioArgs {
+    /// The options of a bare `dexstudio`: every default.
+    pub fn defaults() -> anyhow::Result<Self> {
+        use clap::{Args, FromArgMatches};
+        let cmd = Self::augment_args(clap::Command::new("studio"));
+        let matches = cmd.try_get_matches_from(["studio"])?;
+        Ok(Self::from_arg_matches(&matches)?)
+    }
+}
+
 /// Open the studio; returns when the window is closed or the screenshot is
 /// written.
 pub fn run(args: StudioArgs) -> anyhow::Result<()> {
@@ -93,33 +111,35 @@ pub fn run(args: StudioArgs) -> anyhow::Result<()> {
         None => None,
     };
     check_display()?;
-    let studio = Studio::new(Catalog::bundled()?, args.session.clone());
-    let mut viewport = studio
-        .viewport(&args.task, args.seed)
-        .with_context(|| format!("cannot open task {}", args.task))?;
-    let choice = match args.driver {
-        DriverArg::Zero => PolicyChoice::Zero,
-        DriverArg::Random => PolicyChoice::Random,
-        DriverArg::Expert => PolicyChoice::Expert,
-        DriverArg::Teleop => PolicyChoice::Teleop,
-    };
-    viewport
-        .1
-        .choose(choice, &viewport.0.env)
-        .map_err(anyhow::Error::msg)?;
-    let cam_spec = viewport.0.env.task().spec.camera.clone();
+    let dir = args
+        .session
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SESSION));
+    let session = Session::open_or_create(&dir)?;
+    let mut studio = Studio::new(Catalog::bundled()?, Some(dir));
+    let viewport = restore(&mut studio, &session, &args)?;
+    let extra = split::extra_viewports(&studio, &viewport, &args.split)?;
+    // A screenshot or benchmark run is a check: it leaves the session and
+    // the recent list as they were.
+    let checking = args.screenshot.is_some() || args.split.benchmarking();
+    let mut active = ActiveSession::new(session, Recent::default_path().filter(|_| !checking));
+    if checking {
+        active.autosave = None;
+    }
 
     let mut app = App::new();
     app.add_plugins(DefaultPlugins.set(WindowPlugin {
         primary_window: Some(Window {
             title: "dexstudio".into(),
             resolution: (1280, 720).into(),
+            present_mode: args.split.present_mode(),
             ..default()
         }),
         ..default()
     }))
     .insert_resource(ClearColor(Color::srgb(0.62, 0.68, 0.76)))
     .insert_resource(studio)
+    .insert_resource(active)
     .add_plugins((
         SimStepPlugin,
         DriverPlugin,
@@ -132,8 +152,11 @@ pub fn run(args: StudioArgs) -> anyhow::Result<()> {
         SceneViewPlugin,
         OrbitCameraPlugin,
         StudioUiPlugin,
+        SessionPlugin,
+        ViewportsPlugin,
+        OverlayPlugin,
     ));
-    app.world_mut().spawn((viewport, Recorder::default()));
+    split::spawn(&mut app, (viewport, Recorder::default()), extra);
     if args.record {
         app.world_mut()
             .resource_mut::<RecordCmds>()
@@ -151,22 +174,8 @@ pub fn run(args: StudioArgs) -> anyhow::Result<()> {
             .push(CaptureCmd::StartVideo(source, format, Some(path)));
     }
 
-    // Start from the policy camera's viewpoint, a little further back so the
-    // whole scene fits the larger window.
-    let (eye, target) = (sim_point(cam_spec.eye), sim_point(cam_spec.target));
-    let mut orbit = OrbitCamera::looking_at(eye, target);
-    orbit.distance *= 1.4;
-    app.world_mut().spawn((
-        Camera3d::default(),
-        Projection::Perspective(PerspectiveProjection {
-            fov: cam_spec.fov_deg.to_radians(),
-            near: 0.005,
-            ..default()
-        }),
-        orbit.transform(),
-        orbit,
-    ));
-
+    // Each viewport's camera comes from ViewportsPlugin.
+    let bench = split::configure(&mut app, &args.split);
     let failure = Arc::new(Mutex::new(None));
     if let Some(path) = args.screenshot {
         let shot = match args.screenshot_of {
@@ -190,7 +199,51 @@ pub fn run(args: StudioArgs) -> anyhow::Result<()> {
     if let AppExit::Error(code) = exit {
         bail!("the studio exited with code {code}");
     }
+    if let Some(result) = bench {
+        split::print(&args.split, &result)?;
+    }
     Ok(())
+}
+
+/// The first viewport, its driver chosen: the command line's task, seed
+/// and driver where given, else the session's. A session whose task or
+/// driver no longer works opens on reach-easy / zero actions with a
+/// message, rather than keeping the studio shut.
+fn restore(
+    studio: &mut Studio,
+    session: &Session,
+    args: &StudioArgs,
+) -> anyhow::Result<(Viewport, Driver, Timeline)> {
+    let m = &session.manifest;
+    studio.speed = m.speed.clamp(SPEED_RANGE.0, SPEED_RANGE.1);
+    let seed = args.seed.unwrap_or(m.seed);
+    let mut viewport = match &args.task {
+        Some(task) => studio
+            .viewport(task, seed)
+            .with_context(|| format!("cannot open task {task}"))?,
+        None => studio.viewport(&m.task, seed).or_else(|e| {
+            studio.message = Some(format!("session task {}: {e}", m.task));
+            studio.viewport("reach-easy", seed)
+        })?,
+    };
+    let choice = match args.driver {
+        Some(DriverArg::Zero) => PolicyChoice::Zero,
+        Some(DriverArg::Random) => PolicyChoice::Random,
+        Some(DriverArg::Expert) => PolicyChoice::Expert,
+        Some(DriverArg::Teleop) => PolicyChoice::Teleop,
+        None => {
+            let choice = parse_driver(&m.driver).unwrap_or(PolicyChoice::Zero);
+            if let Err(e) = viewport.1.choose(choice, &viewport.0.env) {
+                studio.message = Some(format!("session driver {}: {e}", m.driver));
+            }
+            return Ok(viewport);
+        }
+    };
+    viewport
+        .1
+        .choose(choice, &viewport.0.env)
+        .map_err(anyhow::Error::msg)?;
+    Ok(viewport)
 }
 
 /// Winit needs a display server; without one say what to run instead
@@ -198,11 +251,15 @@ pub fn run(args: StudioArgs) -> anyhow::Result<()> {
 fn check_display() -> anyhow::Result<()> {
     let has = |v: &str| std::env::var_os(v).is_some_and(|s| !s.is_empty());
     if cfg!(target_os = "linux") && !has("DISPLAY") && !has("WAYLAND_DISPLAY") {
-        let args: Vec<String> = std::env::args().skip(1).collect();
+        let line: Vec<String> = std::iter::once("dexstudio".to_owned())
+            .chain(std::env::args().skip(1))
+            .collect();
         bail!(
-            "no display found; run `xvfb-run -a -s \"-screen 0 1280x720x24\" env WGPU_BACKEND=vulkan \
-             dexstudio {}` or use the CLI (`dexstudio --help`)",
-            args.join(" ")
+            "no display found: the studio needs one. Run it under a virtual display with \
+             `xvfb-run -a -s \"-screen 0 1280x720x24\" env WGPU_BACKEND=vulkan {}`, \
+             or use the CLI, which needs none (`dexstudio --help`; `dexstudio sim demo` \
+             writes a scripted rollout to a GIF)",
+            line.join(" ")
         );
     }
     Ok(())

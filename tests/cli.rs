@@ -120,3 +120,24 @@ fn tasks_check_accepts_every_bundled_spec() {
         assert_eq!(v["ok"], true, "{}", path.display());
     }
 }
+
+#[test]
+fn sim_demo_writes_its_gif_without_a_window() {
+    let dir = std::env::temp_dir().join(format!("dexstudio-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dexstudio"))
+        .args(["sim", "demo"])
+        .current_dir(&dir)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(dir.join("dexstudio-demo.gif")).expect("gif written");
+    assert!(bytes.starts_with(b"GIF89a"), "not a GIF");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -32,6 +32,26 @@ fn without_a_display_it_says_what_to_run() {
 }
 
 #[test]
+fn the_bare_command_opens_the_studio_or_says_what_to_run() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dexstudio"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for needle in [
+        "no display found",
+        "xvfb-run -a -s \"-screen 0 1280x720x24\" env WGPU_BACKEND=vulkan dexstudio`",
+        "dexstudio --help",
+        "dexstudio sim demo",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in: {stderr}");
+    }
+}
+
+#[test]
 fn an_unknown_task_fails_before_any_window() {
     // A display that does not exist: the task is checked before winit runs.
     let (ok, stderr) = studio(Some(":4242"), &["--task", "no-such-task"]);

@@ -149,13 +149,13 @@ pub struct CriticArgs {
 }
 
 #[derive(Serialize)]
-struct CriticRow {
-    task: String,
-    episodes: usize,
-    success_rate: f64,
+pub struct CriticRow {
+    pub task: String,
+    pub episodes: usize,
+    pub success_rate: f64,
     /// METHOD §2's figure: returns to the episode's end.
     #[serde(flatten)]
-    critic: CriticError,
+    pub critic: CriticError,
     /// The same with returns that continue past time limits, as the
     /// critic's bootstrapped target does.
     past_time_limit: CriticError,
@@ -165,19 +165,24 @@ struct CriticRow {
 /// apart from `expert eval`'s default base 0.
 const CRITIC_BASE: u64 = 0x00c1_71c0;
 
-pub fn critic_report(a: CriticArgs) -> anyhow::Result<()> {
-    let catalog = Catalog::bundled()?;
-    let tasks = tasks_of(&catalog, &a.task, Some(&a.suite))?;
+/// Held-out expert rollouts per task: success and critic error (METHOD §2).
+pub fn critic_rows(
+    catalog: &Catalog,
+    tasks: &[String],
+    session: Option<&std::path::Path>,
+    episodes: usize,
+    json: bool,
+) -> anyhow::Result<Vec<CriticRow>> {
     let mut rows = Vec::new();
     let bar = crate::output::progress(
         tasks.len() as u64,
-        a.json,
+        json,
         "[{bar:30}] {pos}/{len} tasks {msg}",
     )?;
-    for name in &tasks {
+    for name in tasks {
         bar.set_message(name.clone());
-        let expert = load_expert(a.session.as_deref(), name)?;
-        let (scene, task) = load_task(&catalog, name)?;
+        let expert = load_expert(session, name)?;
+        let (scene, task) = load_task(catalog, name)?;
         let policy = |s: &[f32]| expert.act(s);
         // Roll 5 horizons (5 / (1 - gamma) steps) past time limits for the
         // second figure; the discounted weight it leaves out is under 1%.
@@ -185,7 +190,7 @@ pub fn critic_report(a: CriticArgs) -> anyhow::Result<()> {
         let which = Episodes {
             record: true,
             tail,
-            ..Episodes::new(a.episodes, CRITIC_BASE, SeedDomain::Eval)
+            ..Episodes::new(episodes, CRITIC_BASE, SeedDomain::Eval)
         };
         let logs = evaluate(&scene, &task, &policy, which)?;
         let (mut q, mut g, mut g_tail) = (Vec::new(), Vec::new(), Vec::new());
@@ -216,6 +221,13 @@ pub fn critic_report(a: CriticArgs) -> anyhow::Result<()> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    Ok(rows)
+}
+
+pub fn critic_report(a: CriticArgs) -> anyhow::Result<()> {
+    let catalog = Catalog::bundled()?;
+    let tasks = tasks_of(&catalog, &a.task, Some(&a.suite))?;
+    let rows = critic_rows(&catalog, &tasks, a.session.as_deref(), a.episodes, a.json)?;
     let groups: Vec<BarGroup> = rows
         .iter()
         .map(|r| BarGroup {

@@ -4,8 +4,11 @@ mod agree;
 mod bench;
 mod bench_update;
 mod data;
+mod distill;
+mod eval;
 mod expert;
 mod expert_eval;
+mod report;
 mod sim;
 mod tasks;
 
@@ -35,10 +38,16 @@ enum Command {
     /// Inspect datasets.
     #[command(subcommand)]
     Data(data::DataCmd),
+    /// Distill a suite's experts into one visuomotor student (ACGD or a baseline).
+    Distill(distill::DistillArgs),
+    /// Evaluate a student: success per task with bootstrap 95% intervals.
+    Eval(eval::EvalArgs),
+    /// Tables I and II and the figures from a session's evaluated students.
+    Report(report::ReportArgs),
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
-    /// Open the studio window (needs a display).
+    /// Open the studio window (needs a display); `dexstudio` alone does too.
     Studio(crate::studio::StudioArgs),
 }
 
@@ -51,7 +60,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Expert(c)) => expert::run(c),
         Some(Command::Collect(a)) => data::collect_cmd(a),
         Some(Command::Data(c)) => data::run(c),
+        Some(Command::Distill(a)) => distill::run(a),
+        Some(Command::Eval(a)) => eval::run(a),
+        Some(Command::Report(a)) => report::run(a),
         Some(Command::Studio(a)) => crate::studio::run(a),
-        None => sim::demo(),
+        // The studio on the bundled default session (sessions/default).
+        None => crate::studio::run(crate::studio::StudioArgs::defaults()?),
     }
 }

@@ -1,4 +1,4 @@
-//! `dexstudio sim rollout`, and the default demo.
+//! `dexstudio sim rollout`, `sim eval` and `sim demo`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -21,6 +21,9 @@ pub enum SimCmd {
     Rollout(RolloutArgs),
     /// Success rate of a policy over N episodes, with a 95% interval.
     Eval(EvalArgs),
+    /// A scripted reach rollout written to dexstudio-demo.gif: a look at
+    /// the simulator without a window.
+    Demo,
 }
 
 #[derive(clap::Args, Debug)]
@@ -117,6 +120,7 @@ struct RolloutReport {
 
 pub fn run(cmd: SimCmd) -> anyhow::Result<()> {
     match cmd {
+        SimCmd::Demo => demo(),
         SimCmd::Eval(a) => {
             let catalog = Catalog::bundled()?;
             let tasks: Vec<String> = match &a.suite {
@@ -324,9 +328,9 @@ fn rollout(a: &RolloutArgs) -> anyhow::Result<RolloutReport> {
     })
 }
 
-/// The default command until the studio lands: a scripted reach rollout
-/// written as a GIF the user can open.
-pub fn demo() -> anyhow::Result<()> {
+/// A scripted reach rollout written as a GIF the user can open, for
+/// machines without a display.
+fn demo() -> anyhow::Result<()> {
     let out = PathBuf::from("dexstudio-demo.gif");
     let args = RolloutArgs {
         task: "reach-hard".into(),
@@ -340,7 +344,7 @@ pub fn demo() -> anyhow::Result<()> {
         json: false,
     };
     println!(
-        "dexstudio demo: scripted controller on reach-hard, two episodes, camera frames to {}",
+        "dexstudio sim demo: scripted controller on reach-hard, two episodes, camera frames to {}",
         out.display()
     );
     run(SimCmd::Rollout(args))?;

@@ -43,6 +43,14 @@ pub enum LearnError {
         /// What is wrong.
         message: String,
     },
+    /// A session manifest is corrupt, of an unknown format, or in the way.
+    #[error("session {}: {message}", path.display())]
+    Session {
+        /// The manifest or folder.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// Training diverged; the last good checkpoint is kept.
     #[error("training diverged at step {step}: {what} (last good checkpoint: {})", last_good.as_ref().map_or_else(|| "none yet".to_string(), |p| p.display().to_string()))]
     Diverged {
@@ -67,6 +75,14 @@ impl LearnError {
     /// A checkpoint error on `path`.
     pub fn checkpoint(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Self::Checkpoint {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A session error on `path`.
+    pub fn session(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Self::Session {
             path: path.into(),
             message: message.into(),
         }

@@ -21,6 +21,7 @@ pub mod ops_norm;
 pub mod replay;
 pub mod rng;
 pub mod rollout;
+pub mod session;
 pub mod student;
 pub mod td3;
 pub mod train;

@@ -200,12 +200,14 @@ fn capture_keys(
 /// The physical rectangle of the 3D view, if it does not fill the window.
 type Crop = Option<(UVec2, UVec2)>;
 
+/// With viewports side by side, the rectangle around all of them.
 fn view_crop(cameras: &Query<&Camera, With<OrbitCamera>>) -> Crop {
     cameras
         .iter()
-        .next()
-        .and_then(|c| c.viewport.as_ref())
-        .map(|v| (v.physical_position, v.physical_size))
+        .filter_map(|c| c.viewport.as_ref())
+        .map(|v| (v.physical_position, v.physical_position + v.physical_size))
+        .reduce(|(a0, a1), (b0, b1)| (a0.min(b0), a1.max(b1)))
+        .map(|(min, max)| (min, max - min))
 }
 
 /// A screenshot as RGB, cut to `crop`.

@@ -1,6 +1,9 @@
 //! Who acts in a viewport: zero actions, seeded random actions, a frozen
-//! expert or a person at the keyboard (teleop); and the expert's live Q of
-//! the action taken, for the HUD.
+//! expert, a person at the keyboard (teleop) or a dataset episode (replay);
+//! and the expert's live Q of the action taken, for the HUD.
+//!
+//! A new kind of policy (a student checkpoint) is one more [`Policy`]
+//! variant with its `act`, and one more [`PolicyChoice`] for the picker.
 //!
 //! The action is computed each fixed tick just before the step, from the
 //! observation the viewport already holds, so the policy sees exactly what
@@ -16,6 +19,8 @@ use dexsim::Env;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::error::PluginError;
+use crate::replay::Replay;
 use crate::sim_step::{SimStepSet, Viewport};
 use crate::teleop::Teleop;
 
@@ -36,6 +41,8 @@ pub enum Policy {
     Expert(Arc<Expert>),
     /// Keyboard and mouse targets (see [`crate::teleop`]).
     Teleop(Box<Teleop>),
+    /// The stored actions of a dataset episode (see [`crate::replay`]).
+    Replay(Box<Replay>),
 }
 
 impl Policy {
@@ -51,28 +58,35 @@ impl Policy {
             Self::Random(_) => "random",
             Self::Expert(_) => "expert",
             Self::Teleop(_) => "teleop",
+            Self::Replay(_) => "replay",
         }
     }
 
-    fn act(&mut self, vp: &Viewport) -> Result<Vec<f32>, String> {
+    fn act(&mut self, vp: &Viewport) -> Result<Vec<f32>, PluginError> {
         let (state, dim) = (&vp.obs.state, vp.env.action_dim());
         match self {
             Self::Zero => Ok(vec![0.0; dim]),
             Self::Random(rng) => Ok((0..dim).map(|_| rng.random_range(-1.0..=1.0)).collect()),
             Self::Expert(e) => {
-                let a = e
-                    .act(state)
-                    .map_err(|e| format!("expert failed to act: {e}"))?;
+                let a = e.act(state).map_err(|e| PluginError::Act {
+                    policy: "expert",
+                    message: e.to_string(),
+                })?;
                 if a.len() == dim {
                     Ok(a)
                 } else {
-                    Err(format!(
-                        "the expert gives {} actions, the task has {dim}",
-                        a.len()
-                    ))
+                    Err(PluginError::ActionSize {
+                        policy: "expert",
+                        got: a.len(),
+                        want: dim,
+                    })
                 }
             }
             Self::Teleop(t) => Ok(t.act(vp.episode)),
+            // Past the stored steps (only until `drive` resets): hold still.
+            Self::Replay(r) => Ok(r
+                .action(vp.step)
+                .map_or_else(|| vec![0.0; dim], <[f32]>::to_vec)),
         }
     }
 }
@@ -88,6 +102,8 @@ pub enum PolicyChoice {
     Expert,
     /// The keyboard and mouse.
     Teleop,
+    /// A dataset episode (chosen in the Replay panel, not the picker).
+    Replay,
 }
 
 impl PolicyChoice {
@@ -98,6 +114,7 @@ impl PolicyChoice {
             Policy::Random(_) => Self::Random,
             Policy::Expert(_) => Self::Expert,
             Policy::Teleop(_) => Self::Teleop,
+            Policy::Replay(_) => Self::Replay,
         }
     }
 }
@@ -129,15 +146,22 @@ impl Driver {
 
     /// Switch to `choice` for `env`; random actions are seeded with its
     /// episode seed. Asking for a missing expert (or teleop of a task
-    /// without a hand) leaves zero actions and says why.
-    pub fn choose(&mut self, choice: PolicyChoice, env: &Env) -> Result<(), String> {
+    /// without a hand) leaves zero actions and says why. A replay is only
+    /// kept, never started here: it needs a dataset episode.
+    pub fn choose(&mut self, choice: PolicyChoice, env: &Env) -> Result<(), PluginError> {
         self.note = None;
         let policy = match (choice, &self.expert) {
             (PolicyChoice::Zero, _) => Ok(Policy::Zero),
             (PolicyChoice::Random, _) => Ok(Policy::random(env.seed())),
             (PolicyChoice::Expert, Ok(e)) => Ok(Policy::Expert(e.clone())),
-            (PolicyChoice::Expert, Err(why)) => Err(why.clone()),
+            (PolicyChoice::Expert, Err(why)) => Err(PluginError::Unavailable(why.clone())),
             (PolicyChoice::Teleop, _) => Teleop::new(env).map(|t| Policy::Teleop(Box::new(t))),
+            (PolicyChoice::Replay, _) => match std::mem::replace(&mut self.policy, Policy::Zero) {
+                Policy::Replay(r) if r.task == env.task().spec.name => Ok(Policy::Replay(r)),
+                _ => Err(PluginError::Unavailable(
+                    "choose a dataset episode in the Replay panel".into(),
+                )),
+            },
         };
         match policy {
             Ok(p) => {
@@ -155,33 +179,36 @@ impl Driver {
 /// Load the expert of `env`'s task: from the session first, else the
 /// shipped one; an expert trained for other state or action sizes is
 /// refused here rather than failing at every step.
-pub fn load_expert(session: Option<&Path>, env: &Env) -> Result<Arc<Expert>, String> {
+pub fn load_expert(session: Option<&Path>, env: &Env) -> Result<Arc<Expert>, PluginError> {
     let task = &env.task().spec.name;
-    let dirs = session
-        .map(|s| expert_dir(Some(s), task))
-        .into_iter()
-        .chain([expert_dir(None, task)]);
-    let mut why = String::new();
-    for dir in dirs {
-        match Expert::load(&dir) {
-            Ok(e) => {
-                let m = &e.meta;
-                if m.state_dim != env.state_dim() || m.action_dim != env.action_dim() {
-                    return Err(format!(
-                        "expert in {} has state/action sizes {}/{}, task {task} has {}/{}",
-                        dir.display(),
-                        m.state_dim,
-                        m.action_dim,
-                        env.state_dim(),
-                        env.action_dim()
-                    ));
-                }
-                return Ok(Arc::new(e));
-            }
-            Err(e) => why = format!("no expert for {task}: {e}"),
-        }
+    let session_dir = session.map(|s| expert_dir(Some(s), task));
+    let shipped = expert_dir(None, task);
+    if let Some(Ok(e)) = session_dir.as_deref().map(Expert::load) {
+        return fits(e, session_dir.unwrap_or_default(), env);
     }
-    Err(why)
+    match Expert::load(&shipped) {
+        Ok(e) => fits(e, shipped, env),
+        Err(source) => Err(PluginError::NoExpert {
+            task: task.clone(),
+            source,
+        }),
+    }
+}
+
+/// `e`, if it was trained for `env`'s state and action sizes.
+fn fits(e: Expert, dir: std::path::PathBuf, env: &Env) -> Result<Arc<Expert>, PluginError> {
+    let m = &e.meta;
+    if m.state_dim != env.state_dim() || m.action_dim != env.action_dim() {
+        return Err(PluginError::ExpertShape {
+            dir,
+            task: env.task().spec.name.clone(),
+            expert_state: m.state_dim,
+            expert_action: m.action_dim,
+            state: env.state_dim(),
+            action: env.action_dim(),
+        });
+    }
+    Ok(Arc::new(e))
 }
 
 /// Computes every stepping viewport's action before [`SimStepSet::Step`].
@@ -200,13 +227,20 @@ fn drive(mut viewports: Query<(&mut Viewport, &mut Driver)>) {
             continue;
         }
         let (vp, d) = (&mut *vp, &mut *d);
+        // A replay starts over from its stored seed whenever the viewport
+        // leaves it: the episode ended, or a reset picked another seed.
+        if let Policy::Replay(r) = &d.policy
+            && r.wants_reset(vp)
+        {
+            vp.reset(r.seed);
+        }
         let dim = vp.env.action_dim();
         vp.action = match d.policy.act(vp) {
             Ok(a) => a,
             Err(e) => {
                 // Keep stepping with zero actions and say why in the HUD.
                 warn!("driver replaced by zero actions: {e}");
-                d.note = Some(e);
+                d.note = Some(e.to_string());
                 d.policy = Policy::Zero;
                 vec![0.0; dim]
             }
@@ -282,7 +316,10 @@ mod tests {
         // must at least fall through to them, and a miss must say so.
         match load_expert(Some(&dir), &vp.env) {
             Ok(e) => assert_eq!(e.meta.task, "reach-easy"),
-            Err(why) => assert!(why.contains("no expert for reach-easy"), "{why}"),
+            Err(why) => assert!(
+                why.to_string().contains("no expert for reach-easy"),
+                "{why}"
+            ),
         }
     }
 }

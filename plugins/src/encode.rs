@@ -18,6 +18,8 @@ use openh264::OpenH264API;
 use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod};
 use openh264::formats::{RgbSliceU8, YUVBuffer};
 
+use crate::error::PluginError;
+
 /// Container of a video, chosen by the file extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VideoFormat {
@@ -29,17 +31,16 @@ pub enum VideoFormat {
 
 impl VideoFormat {
     /// The format of `path`, from its extension.
-    pub fn of(path: &Path) -> Result<Self, String> {
+    pub fn of(path: &Path) -> Result<Self, PluginError> {
         let ext = path
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase());
         match ext.as_deref() {
             Some("gif") => Ok(Self::Gif),
             Some("mp4") => Ok(Self::Mp4),
-            _ => Err(format!(
-                "{}: a video must end in .mp4 or .gif",
-                path.display()
-            )),
+            _ => Err(PluginError::VideoFormat {
+                path: path.to_path_buf(),
+            }),
         }
     }
 
@@ -357,7 +358,7 @@ impl VideoWriter {
     /// per second. Its size is the first frame's (cut to even sides for
     /// H.264); later frames are fitted to it.
     pub fn start(path: PathBuf, fps: u32) -> Result<Self, String> {
-        let format = VideoFormat::of(&path)?;
+        let format = VideoFormat::of(&path).map_err(|e| e.to_string())?;
         let fps = fps.clamp(1, 120);
         let (tx, rx) = unbounded();
         let (done_tx, done) = unbounded();
@@ -585,8 +586,8 @@ mod tests {
     fn bad_paths_and_images_are_errors() {
         assert!(VideoFormat::of(std::path::Path::new("a.avi")).is_err());
         assert_eq!(
-            VideoFormat::of(std::path::Path::new("A.MP4")),
-            Ok(VideoFormat::Mp4)
+            VideoFormat::of(std::path::Path::new("A.MP4")).ok(),
+            Some(VideoFormat::Mp4)
         );
         let bad = Image {
             width: 4,

@@ -20,6 +20,7 @@ use crate::driver::DriverSet;
 use crate::orbit_camera::OrbitCamera;
 use crate::scene_view::sim_point;
 use crate::sim_step::{SimStepSet, Viewport};
+use crate::viewports::{Pane, PartOf};
 
 /// Natural frequency of the pull (Hz): it lifts a block in a fraction of a
 /// second and stays stable over a 40 ms control step (2π·f·dt ≈ 0.5).
@@ -138,27 +139,57 @@ pub fn body_mass(p: &Physics, body: RigidBodyHandle) -> f32 {
     fresh.mass()
 }
 
-/// The cursor's ray in the simulation frame.
+type PaneCameras<'w, 's> = Query<
+    'w,
+    's,
+    (
+        &'static Camera,
+        &'static GlobalTransform,
+        Option<&'static PartOf>,
+    ),
+    With<OrbitCamera>,
+>;
+
+/// The cursor's ray in the simulation frame, through the camera of the
+/// viewport under the cursor, and that viewport (`None`: a camera of no
+/// particular viewport).
 fn cursor_ray(
     window: &Window,
-    cameras: &Query<(&Camera, &GlobalTransform), With<OrbitCamera>>,
-) -> Option<(Vector, Vector, Vector)> {
+    cameras: &PaneCameras,
+) -> Option<(Vector, Vector, Vector, Option<Entity>)> {
     let cursor = window.cursor_position()?;
-    let (camera, at) = cameras.iter().next()?;
+    let (camera, at, owner) = cameras
+        .iter()
+        .find(|(c, ..)| {
+            c.logical_viewport_rect()
+                .is_some_and(|r| r.contains(cursor))
+        })
+        .or_else(|| cameras.iter().next())?;
     let ray = camera.viewport_to_world(at, cursor).ok()?;
     let forward = bevy_to_sim(at.forward().as_vec3());
     Some((
         bevy_to_sim(ray.origin),
         bevy_to_sim(*ray.direction),
         -forward,
+        owner.map(|o| o.0),
     ))
+}
+
+/// The viewport showing `scene` (each viewport loads its own).
+fn showing<'a>(
+    viewports: impl IntoIterator<Item = &'a Viewport>,
+    scene: &Arc<Scene>,
+) -> Option<&'a Viewport> {
+    viewports
+        .into_iter()
+        .find(|vp| Arc::ptr_eq(scene, vp.env.scene()))
 }
 
 fn drag(
     keys: Option<Res<ButtonInput<KeyCode>>>,
     buttons: Option<Res<ButtonInput<MouseButton>>>,
     window: Single<&Window, With<PrimaryWindow>>,
-    cameras: Query<(&Camera, &GlobalTransform), With<OrbitCamera>>,
+    cameras: PaneCameras,
     egui: Option<Res<EguiWantsInput>>,
     viewports: Query<&Viewport>,
     mut perturb: ResMut<Perturbation>,
@@ -172,10 +203,14 @@ fn drag(
         perturb.grab = None;
         return;
     }
-    let Some((origin, dir, normal)) = cursor_ray(&window, &cameras) else {
+    let Some((origin, dir, normal, owner)) = cursor_ray(&window, &cameras) else {
         return;
     };
-    let Some(vp) = viewports.iter().next() else {
+    let vp = match owner {
+        Some(e) => viewports.get(e).ok(),
+        None => viewports.iter().next(),
+    };
+    let Some(vp) = vp else {
         return;
     };
     let over_ui = egui.is_some_and(|e| e.wants_any_pointer_input());
@@ -203,13 +238,14 @@ fn pull(mut perturb: ResMut<Perturbation>, mut viewports: Query<&mut Viewport>) 
     let Some(g) = perturb.grab.as_ref() else {
         return;
     };
-    let Some(mut vp) = viewports.iter_mut().next() else {
-        return;
-    };
-    if !Arc::ptr_eq(&g.scene, vp.env.scene()) {
+    // A task change (a new scene) ends the drag.
+    let Some(mut vp) = viewports
+        .iter_mut()
+        .find(|vp| Arc::ptr_eq(&g.scene, vp.env.scene()))
+    else {
         perturb.grab = None;
         return;
-    }
+    };
     if !vp.wants_step() {
         return;
     }
@@ -228,8 +264,21 @@ fn pull(mut perturb: ResMut<Perturbation>, mut viewports: Query<&mut Viewport>) 
 }
 
 /// A line from the grab point to the cursor's target.
-fn draw(perturb: Res<Perturbation>, viewports: Query<&Viewport>, mut gizmos: Gizmos) {
-    let (Some(g), Some(vp)) = (perturb.grab.as_ref(), viewports.iter().next()) else {
+fn draw(
+    perturb: Res<Perturbation>,
+    viewports: Query<(&Viewport, Option<&Pane>)>,
+    mut gizmos: Gizmos,
+) {
+    let Some(g) = perturb.grab.as_ref() else {
+        return;
+    };
+    // Immediate gizmos draw on layer 0, the left pane's: a drag in another
+    // pane goes without its line rather than drawing it in the wrong one.
+    let left = viewports
+        .iter()
+        .filter(|(_, p)| p.is_none_or(|p| *p == Pane(0)))
+        .map(|(vp, _)| vp);
+    let Some(vp) = showing(left, &g.scene) else {
         return;
     };
     let Some(rb) = vp.env.physics().bodies.get(g.body) else {

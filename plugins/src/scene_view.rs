@@ -10,6 +10,7 @@ use std::f32::consts::FRAC_PI_2;
 use std::sync::Arc;
 
 use bevy::asset::RenderAssetUsages;
+use bevy::camera::visibility::RenderLayers;
 use bevy::light::{CascadeShadowConfigBuilder, NotShadowCaster};
 use bevy::mesh::{Indices, PrimitiveTopology};
 use bevy::prelude::*;
@@ -19,6 +20,7 @@ use dexsim::render::Marker;
 use rapier3d::prelude::{ColliderHandle, Shape};
 
 use crate::sim_step::Viewport;
+use crate::viewports::{Pane, PartOf};
 
 /// Half side of the square drawn for an MJCF plane (m).
 const GROUND_HALF: f32 = 1.0;
@@ -32,6 +34,15 @@ pub struct SceneMirror {
     markers: Vec<Marker>,
     marker_entities: Vec<Entity>,
     revision: Option<u64>,
+    /// The viewport's render layer, for the markers spawned later.
+    layers: RenderLayers,
+}
+
+impl SceneMirror {
+    /// The entity every mesh of the scene hangs under (sim frame).
+    pub fn root(&self) -> Entity {
+        self.root
+    }
 }
 
 /// Marks the root of a mirrored scene (sim frame to Bevy frame).
@@ -70,15 +81,26 @@ pub fn sim_point(p: [f32; 3]) -> Vec3 {
 }
 
 fn spawn_lights(mut commands: Commands) {
+    commands.insert_resource(GlobalAmbientLight {
+        color: Color::WHITE,
+        brightness: 600.0,
+        ..default()
+    });
+}
+
+/// A viewport's sun, in the simulation frame (a child of the scene root).
+/// One per viewport, on its layer: a sun on every layer would cast each
+/// viewport's shadows into the others, and cost every view all cascades.
+fn sun() -> impl Bundle {
     // The sun comes from where the policy camera's light comes from.
-    let sun = sim_point([-0.35, -0.45, 0.82]);
-    commands.spawn((
+    let sun = Vec3::new(-0.35, -0.45, 0.82);
+    (
         DirectionalLight {
             illuminance: 9_000.0,
             shadow_maps_enabled: true,
             ..default()
         },
-        Transform::from_translation(sun).looking_at(Vec3::ZERO, Vec3::Y),
+        Transform::from_translation(sun).looking_at(Vec3::ZERO, Vec3::Z),
         // The scene is a few decimetres across: fit the shadow map to it.
         CascadeShadowConfigBuilder {
             num_cascades: 2,
@@ -88,15 +110,15 @@ fn spawn_lights(mut commands: Commands) {
             ..default()
         }
         .build(),
-    ));
-    commands.insert_resource(GlobalAmbientLight {
-        color: Color::WHITE,
-        brightness: 600.0,
-        ..default()
-    });
+    )
 }
 
-type NewViewport<'a> = (Entity, &'a Viewport, Option<&'a SceneMirror>);
+type NewViewport<'a> = (
+    Entity,
+    &'a Viewport,
+    Option<&'a SceneMirror>,
+    Option<&'a Pane>,
+);
 
 fn build_mirrors(
     mut commands: Commands,
@@ -104,7 +126,7 @@ fn build_mirrors(
     mut meshes: ResMut<Assets<Mesh>>,
     mut materials: ResMut<Assets<StandardMaterial>>,
 ) {
-    for (id, vp, mirror) in &viewports {
+    for (id, vp, mirror, pane) in &viewports {
         let scene = vp.env.scene();
         if let Some(m) = mirror {
             if Arc::ptr_eq(&m.scene, scene) {
@@ -112,9 +134,11 @@ fn build_mirrors(
             }
             commands.entity(m.root).despawn();
         }
+        let layers = pane.copied().unwrap_or_default().layers();
         let root = commands
-            .spawn((SceneRoot, sim_to_bevy(), Visibility::default()))
+            .spawn((SceneRoot, sim_to_bevy(), Visibility::default(), PartOf(id)))
             .id();
+        commands.spawn((sun(), layers.clone(), ChildOf(root)));
         let mut colliders = Vec::with_capacity(scene.visuals.len());
         for v in &scene.visuals {
             let Some(c) = scene.physics.colliders.get(v.collider) else {
@@ -138,6 +162,7 @@ fn build_mirrors(
                     Mesh3d(meshes.add(mesh)),
                     MeshMaterial3d(materials.add(material)),
                     Transform::default(),
+                    layers.clone(),
                     ChildOf(root),
                 ))
                 .id();
@@ -150,6 +175,7 @@ fn build_mirrors(
             markers: Vec::new(),
             marker_entities: Vec::new(),
             revision: None,
+            layers,
         });
     }
 }
@@ -177,10 +203,14 @@ fn sync_mirrors(
             for e in m.marker_entities.drain(..) {
                 commands.entity(e).despawn();
             }
-            let root = m.root;
+            let (root, layers) = (m.root, m.layers.clone());
             m.marker_entities = markers
                 .iter()
-                .map(|mk| spawn_marker(&mut commands, root, mk, &mut meshes, &mut materials))
+                .map(|mk| {
+                    let e = spawn_marker(&mut commands, root, mk, &mut meshes, &mut materials);
+                    commands.entity(e).insert(layers.clone());
+                    e
+                })
                 .collect();
             m.markers = markers.clone();
         }

@@ -2,16 +2,20 @@
 //! the one place where panel commands change the world.
 //!
 //! Panels only push [`StudioCmd`]s; applying them here keeps every change
-//! to viewports in one system that headless tests can drive.
+//! to viewports in one system that headless tests can drive. Commands act
+//! on the focused viewport ([`Focus`]).
 
 use std::path::PathBuf;
 
 use bevy::prelude::*;
 use dexsim::{Catalog, Env, EnvConfig, SimError};
 
-use crate::driver::{Driver, PolicyChoice, load_expert};
+use crate::driver::{Driver, Policy, PolicyChoice, load_expert};
+use crate::error::PluginError;
+use crate::replay::Replay;
 use crate::sim_step::Viewport;
 use crate::timeline::Timeline;
+use crate::viewports::{Focus, MAX_VIEWPORTS, Pane};
 
 /// Slowest and fastest playback, as multiples of the task's control rate.
 pub const SPEED_RANGE: (f32, f32) = (0.1, 4.0);
@@ -64,7 +68,7 @@ impl Studio {
         seed: u64,
     ) -> Result<(Viewport, Driver, Timeline), SimError> {
         let env = Env::from_catalog(&self.catalog, task, EnvConfig::default())?;
-        let expert = load_expert(self.session.as_deref(), &env);
+        let expert = load_expert(self.session.as_deref(), &env).map_err(|e| e.to_string());
         let mut vp = Viewport::new(env);
         vp.reset(seed);
         Ok((vp, Driver::new(expert), Timeline::default()))
@@ -88,6 +92,16 @@ pub enum StudioCmd {
     SetPolicy(PolicyChoice),
     /// Go back (or forward) to a recorded step of the episode.
     Scrub(usize),
+    /// Replay episode `.1` of the dataset in folder `.0` (a dataset or a
+    /// session), opening its task if the viewport shows another.
+    Replay(PathBuf, usize),
+    /// Let the panels control this viewport.
+    Focus(Entity),
+    /// Open another viewport beside the others on the focused one's task
+    /// and seed, and focus it.
+    AddViewport,
+    /// Close the focused viewport (never the last one).
+    CloseViewport,
 }
 
 /// Commands pushed by panels this frame.
@@ -101,31 +115,102 @@ pub struct StudioPlugin;
 impl Plugin for StudioPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<StudioCmds>()
+            .init_resource::<Focus>()
             .add_systems(Update, (apply_cmds, sync_clock).chain());
     }
 }
 
-type ViewportParts<'a> = (&'a mut Viewport, &'a mut Driver, &'a mut Timeline);
+type ViewportParts<'a> = (
+    Entity,
+    &'a mut Viewport,
+    &'a mut Driver,
+    &'a mut Timeline,
+    Option<&'a Pane>,
+);
 
 fn apply_cmds(
+    mut commands: Commands,
     mut cmds: ResMut<StudioCmds>,
     mut studio: ResMut<Studio>,
+    mut focus: ResMut<Focus>,
     mut viewports: Query<ViewportParts>,
 ) {
+    // Panes taken, including those spawned by this batch (not yet queryable).
+    let mut panes: Vec<(Entity, Pane)> = viewports
+        .iter()
+        .map(|(e, .., p)| (e, p.copied().unwrap_or_default()))
+        .collect();
     for cmd in std::mem::take(&mut cmds.0) {
         studio.message = None;
-        if let StudioCmd::SetSpeed(s) = cmd {
-            if s.is_finite() {
-                studio.speed = s.clamp(SPEED_RANGE.0, SPEED_RANGE.1);
+        let target = focus.target(panes.iter().copied());
+        let result = match &cmd {
+            StudioCmd::SetSpeed(s) => {
+                if s.is_finite() {
+                    studio.speed = s.clamp(SPEED_RANGE.0, SPEED_RANGE.1);
+                }
+                Ok(())
             }
-            continue;
-        }
-        for (mut vp, mut driver, mut tl) in &mut viewports {
-            if let Err(e) = apply(&cmd, &studio, &mut vp, &mut driver, &mut tl) {
-                studio.message = Some(e);
+            StudioCmd::Focus(e) => {
+                if panes.iter().any(|(p, _)| p == e) {
+                    focus.0 = Some(*e);
+                }
+                Ok(())
             }
+            StudioCmd::AddViewport => {
+                let from = target.and_then(|e| viewports.get(e).ok());
+                let (task, seed) = from.map_or(("reach-easy".to_owned(), 0), |(_, vp, ..)| {
+                    (vp.env.task().spec.name.clone(), vp.env.seed())
+                });
+                add_viewport(&mut commands, &studio, &mut panes, &task, seed).map(|e| {
+                    focus.0 = Some(e);
+                })
+            }
+            StudioCmd::CloseViewport => {
+                if let (Some(e), true) = (target, panes.len() > 1) {
+                    commands.entity(e).despawn();
+                    panes.retain(|(p, _)| *p != e);
+                    focus.0 = None;
+                }
+                Ok(())
+            }
+            _ => match target.and_then(|e| viewports.get_mut(e).ok()) {
+                Some((_, mut vp, mut driver, mut tl, _)) => {
+                    apply(&cmd, &studio, &mut vp, &mut driver, &mut tl)
+                }
+                None => Ok(()),
+            },
+        };
+        if let Err(e) = result {
+            studio.message = Some(e.to_string());
         }
     }
+}
+
+/// Spawn a viewport on `task` in the leftmost free pane.
+fn add_viewport(
+    commands: &mut Commands,
+    studio: &Studio,
+    panes: &mut Vec<(Entity, Pane)>,
+    task: &str,
+    seed: u64,
+) -> Result<Entity, PluginError> {
+    let Some(free) = (0..MAX_VIEWPORTS)
+        .map(Pane)
+        .find(|p| panes.iter().all(|(_, q)| q != p))
+    else {
+        return Err(PluginError::Unavailable(format!(
+            "the studio shows at most {MAX_VIEWPORTS} viewports"
+        )));
+    };
+    let parts = studio
+        .viewport(task, seed)
+        .map_err(|source| PluginError::Task {
+            task: task.to_owned(),
+            source,
+        })?;
+    let id = commands.spawn((parts, free)).id();
+    panes.push((id, free));
+    Ok(id)
 }
 
 fn apply(
@@ -134,7 +219,7 @@ fn apply(
     vp: &mut Viewport,
     driver: &mut Driver,
     tl: &mut Timeline,
-) -> Result<(), String> {
+) -> Result<(), PluginError> {
     match cmd {
         StudioCmd::TogglePlay => vp.playing = !vp.playing,
         StudioCmd::Step => {
@@ -142,11 +227,18 @@ fn apply(
             vp.step_once = true;
         }
         StudioCmd::Reset(seed) => vp.reset(*seed),
-        StudioCmd::SetSpeed(_) => {}
+        StudioCmd::SetSpeed(_)
+        | StudioCmd::Focus(_)
+        | StudioCmd::AddViewport
+        | StudioCmd::CloseViewport => {}
         StudioCmd::OpenTask(task, seed) => {
-            let (new_vp, new_driver, new_tl) = studio
-                .viewport(task, *seed)
-                .map_err(|e| format!("cannot open {task}: {e}"))?;
+            let (new_vp, new_driver, new_tl) =
+                studio
+                    .viewport(task, *seed)
+                    .map_err(|source| PluginError::Task {
+                        task: task.clone(),
+                        source,
+                    })?;
             let choice = PolicyChoice::of(&driver.policy);
             (*vp, *driver, *tl) = (new_vp, new_driver, new_tl);
             // Keep the picked policy where the new task allows it.
@@ -154,6 +246,24 @@ fn apply(
         }
         StudioCmd::SetPolicy(choice) => driver.choose(*choice, &vp.env)?,
         StudioCmd::Scrub(step) => tl.scrub(vp, *step),
+        StudioCmd::Replay(dir, episode) => {
+            let replay = Replay::load(dir, *episode)?;
+            if vp.env.task().spec.name != replay.task {
+                let task = &replay.task;
+                (*vp, *driver, *tl) =
+                    studio
+                        .viewport(task, replay.seed)
+                        .map_err(|source| PluginError::Task {
+                            task: task.clone(),
+                            source,
+                        })?;
+            }
+            replay.check(&vp.env)?;
+            vp.reset(replay.seed);
+            vp.playing = true;
+            driver.note = None;
+            driver.policy = Policy::Replay(Box::new(replay));
+        }
     }
     Ok(())
 }

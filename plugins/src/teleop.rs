@@ -14,6 +14,7 @@ use dexsim::Env;
 use dexsim::task::FINGERS;
 
 use crate::driver::{Driver, Policy};
+use crate::error::PluginError;
 
 /// Wrist joints, in the order of [`HandCmd::wrist`].
 pub const WRIST: [&str; 6] = ["tx", "ty", "tz", "rx", "ry", "rz"];
@@ -132,7 +133,7 @@ fn rest((lo, hi): (f32, f32)) -> f32 {
 impl Teleop {
     /// Teleoperation of the hands of `env`'s task; an error if it has none
     /// whose joints follow the hand's naming (`rh_wrist_tx`, `rh_index0`).
-    pub fn new(env: &Env) -> Result<Self, String> {
+    pub fn new(env: &Env) -> Result<Self, PluginError> {
         let acts = &env.scene().actuators;
         let find = |name: String| acts.iter().position(|a| a.joint_name == name);
         let hands: Vec<HandMap> = env
@@ -154,10 +155,10 @@ impl Teleop {
             })
             .collect();
         if hands.is_empty() {
-            return Err(format!(
+            return Err(PluginError::Unavailable(format!(
                 "task {} has no hand to teleoperate",
                 env.task().spec.name
-            ));
+            )));
         }
         let ranges: Vec<(f32, f32)> = acts.iter().map(|a| (a.lo, a.hi)).collect();
         let mut t = Self {

@@ -6,6 +6,7 @@
 //! [`render`] draws the observation image on the CPU.
 
 pub mod catalog;
+pub mod debug_draw;
 pub mod env;
 pub mod error;
 pub mod hash;

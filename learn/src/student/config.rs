@@ -45,6 +45,7 @@ impl Method {
 
 /// Image encoder shape and pre-training schedule.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct EncoderConfig {
     /// Output channels of the stride-2 convolutions (each halves the side).
     pub channels: Vec<usize>,
@@ -70,8 +71,10 @@ impl Default for EncoderConfig {
     }
 }
 
-/// Every knob of a student (METHOD §4–§5).
+/// Every knob of a student (METHOD §4–§5). Partial files fill in the
+/// defaults; unknown fields are an error naming them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct StudentConfig {
     /// Which loss and latent.
     pub method: Method,
@@ -85,7 +88,6 @@ pub struct StudentConfig {
     pub alpha: f32,
     /// Weight of the codebook-usage term in stage (a) (see
     /// `loss::usage_loss`).
-    #[serde(default = "default_usage")]
     pub usage_weight: f32,
     /// Temporal-ensembling decay `η`.
     pub eta: f32,
@@ -139,10 +141,6 @@ impl Default for StudentConfig {
             seed: 1,
         }
     }
-}
-
-fn default_usage() -> f32 {
-    1.0
 }
 
 impl StudentConfig {

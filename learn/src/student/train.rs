@@ -396,12 +396,17 @@ fn sample(c: &Corpus, batch: usize, rng: &mut impl Rng) -> Vec<usize> {
 }
 
 /// Tensors of a batch.
-struct Batch {
-    history: Tensor,
-    task: Tensor,
-    chunk: Tensor,
-    image: Tensor,
-    goal: Tensor,
+pub struct Batch {
+    /// Normalised proprioception histories `[B, h·P]`.
+    pub history: Tensor,
+    /// Task slots `[B]` (u32).
+    pub task: Tensor,
+    /// True chunks `[B, k, A]`.
+    pub chunk: Tensor,
+    /// Image features `[B, F]`.
+    pub image: Tensor,
+    /// Goal image features `[B, F]`.
+    pub goal: Tensor,
 }
 
 fn batch(c: &Corpus, prep: &Prepared, idx: &[usize], cfg: &StudentConfig) -> Result<Batch> {
@@ -508,17 +513,15 @@ fn distill_term(
             .iter()
             .flat_map(|&r| c.state(idx[r as usize]).to_vec())
             .collect();
-        let s = expert.state_tensor(&states)?;
         let a = first.index_select(&Tensor::new(rows.as_slice(), &Device::Cpu)?, 0)?;
-        let q = expert.nets().q_min_frozen(&s, &a)?;
-        let part = (q.sum_all()? / f64::from(prep.q_norms[slot]))?;
+        let part = critic_sum(expert, &states, &a, prep.q_norms[slot])?;
         sum = Some(match sum {
             Some(acc) => (acc + part)?,
             None => part,
         });
     }
     Ok(match sum {
-        Some(s) => Some((s.neg()? / idx.len() as f64)?),
+        Some(s) => Some((s / idx.len() as f64)?),
         None => None,
     })
 }
@@ -533,25 +536,8 @@ fn policy_step(
 ) -> Result<(Tensor, Terms)> {
     let cfg = &nets.cfg;
     let bt = batch(c, prep, idx, cfg)?;
-    let ctx = nets.context(&bt.history, &bt.task)?;
-    let seen = nets.seen(&bt.image, &bt.goal)?;
-    let logits = nets.latent(&seen, &ctx)?;
     let target: Vec<u32> = idx.iter().map(|&i| codes[i]).collect();
-    let l_lat = loss::latent_loss(&logits, &target)?;
-    let probs = crate::ops_norm::softmax_last(&logits)?;
-    let pred_codes = StudentNets::argmax(&logits)?;
-    // A differentiable code: L_distill's gradient reaches the latent
-    // encoder through σ(logits); the codebook stays frozen.
-    let z = loss::straight_through(&probs, &pred_codes)?.matmul(&nets.codebook().detach())?;
-    let pred = nets.decode(&z, &ctx, None)?;
-    let l_act = loss::act_loss(&pred, &bt.chunk)?;
-    let bc = (&l_lat + &l_act)?;
-    let mut total = (&bc * f64::from(cfg.alpha))?;
-    let mut terms = Terms {
-        act: scalar(&l_act)?,
-        lat: scalar(&l_lat)?,
-        ..Terms::default()
-    };
+    let (mut total, pred, mut terms) = bc_loss(nets, &bt, &target)?;
     if cfg.method.critic() {
         let first = pred.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
         if let Some(d) = distill_term(c, prep, idx, &first, critics)? {
@@ -561,6 +547,37 @@ fn policy_step(
     }
     terms.total = scalar(&total)?;
     Ok((total, terms))
+}
+
+/// Stage (b)'s `α·(L_lat + L_act)` against the frozen tokenizer's codes
+/// `target`, with the decoded chunk `[B, k, A]` for the critic term.
+pub fn bc_loss(nets: &StudentNets, bt: &Batch, target: &[u32]) -> Result<(Tensor, Tensor, Terms)> {
+    let ctx = nets.context(&bt.history, &bt.task)?;
+    let seen = nets.seen(&bt.image, &bt.goal)?;
+    let logits = nets.latent(&seen, &ctx)?;
+    let l_lat = loss::latent_loss(&logits, target)?;
+    let probs = crate::ops_norm::softmax_last(&logits)?;
+    let pred_codes = StudentNets::argmax(&logits)?;
+    // A differentiable code: L_distill's gradient reaches the latent
+    // encoder through σ(logits); the codebook stays frozen.
+    let z = loss::straight_through(&probs, &pred_codes)?.matmul(&nets.codebook().detach())?;
+    let pred = nets.decode(&z, &ctx, None)?;
+    let l_act = loss::act_loss(&pred, &bt.chunk)?;
+    let total = ((&l_lat + &l_act)? * f64::from(nets.cfg.alpha))?;
+    let terms = Terms {
+        act: scalar(&l_act)?,
+        lat: scalar(&l_lat)?,
+        ..Terms::default()
+    };
+    Ok((total, pred, terms))
+}
+
+/// One task's `-Σ Q(s, a) / norm` over its rows (raw states row by row,
+/// actions `[n, A]`), differentiable in the actions only.
+pub fn critic_sum(expert: &Expert, states: &[f32], actions: &Tensor, norm: f32) -> Result<Tensor> {
+    let s = expert.state_tensor(states)?;
+    let q = expert.nets().q_min_frozen(&s, actions)?;
+    Ok((q.sum_all()? / f64::from(norm))?.neg()?)
 }
 
 fn cvae_step(

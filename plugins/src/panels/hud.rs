@@ -61,9 +61,25 @@ pub fn hud(ui: &mut egui::Ui, v: &HudView) {
     }
 }
 
+/// The HUD in two lines, drawn over a pane's 3D view when viewports sit
+/// side by side, so both can be compared at a glance.
+pub fn pane_hud(ui: &mut egui::Ui, title: &str, v: &HudView) {
+    let success = match (v.solved, v.success) {
+        (true, _) => "solved",
+        (false, true) => "holding",
+        (false, false) => "not yet",
+    };
+    let q = v.q.map_or_else(|| "–".to_owned(), |q| format!("{q:+.2}"));
+    ui.label(egui::RichText::new(format!("{title} · {} · {}", v.task, v.driver)).strong());
+    ui.label(format!(
+        "step {}/{}  r {:+.3}  R {:+.2}  {success}  Q {q}",
+        v.step, v.episode_steps, v.reward, v.ret
+    ));
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{HudView, hud};
+    use super::{HudView, hud, pane_hud};
 
     #[test]
     fn hud_lays_out_every_row() {
@@ -92,6 +108,18 @@ mod tests {
             "no expert for",
         ] {
             assert!(text.contains(needle), "the HUD must show {needle}");
+        }
+        let out = ctx.run_ui(Default::default(), |ui| pane_hud(ui, "viewport 2", &view));
+        let text = format!("{:?}", out.shapes);
+        for needle in [
+            "viewport 2",
+            "expert",
+            "12/100",
+            "+3.25",
+            "holding",
+            "-1.50",
+        ] {
+            assert!(text.contains(needle), "the pane HUD must show {needle}");
         }
     }
 }

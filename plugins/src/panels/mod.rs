@@ -6,5 +6,8 @@ pub mod controls;
 pub mod hud;
 pub mod policy_eye;
 pub mod record;
+pub mod replay;
+pub mod session;
 pub mod tasks;
 pub mod teleop;
+pub mod viewports;

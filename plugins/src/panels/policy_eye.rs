@@ -14,11 +14,15 @@ pub struct PolicyEyeView {
     pub obs: Option<egui::TextureId>,
     /// The episode's goal image.
     pub goal: Option<egui::TextureId>,
+    /// The stored image of the same step, while a dataset episode is
+    /// replayed (to compare with the live one).
+    pub recorded: Option<egui::TextureId>,
     /// Image side in pixels.
     pub pixels: usize,
 }
 
-/// Draw the two images side by side, or say why there are none.
+/// Draw the two images side by side (and the recorded one under them
+/// during a replay), or say why there are none.
 pub fn policy_eye(ui: &mut egui::Ui, v: &PolicyEyeView) {
     ui.horizontal(|ui| {
         for (caption, tex) in [("observation", v.obs), ("goal", v.goal)] {
@@ -36,6 +40,14 @@ pub fn policy_eye(ui: &mut egui::Ui, v: &PolicyEyeView) {
             });
         }
     });
+    // Below, not beside: a third image would widen the panel.
+    if let Some(id) = v.recorded {
+        ui.label(format!(
+            "recorded {0}×{0} (the dataset's, same step)",
+            v.pixels
+        ));
+        ui.image(egui::load::SizedTexture::new(id, [SIDE, SIDE]));
+    }
 }
 
 /// An egui image of RGB8 pixels; `None` when the buffer does not hold
@@ -60,6 +72,7 @@ mod tests {
         let v = PolicyEyeView {
             obs: Some(tex.id()),
             goal: None,
+            recorded: None,
             pixels: 2,
         };
         let text = panel_text(|ui| policy_eye(ui, &v));

@@ -1,0 +1,410 @@
+//! `dexstudio distill`: collect what demonstrations are missing, then
+//! distill the suite's experts into one visuomotor student.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use dexlearn::Control;
+use dexlearn::collect::{CollectConfig, collect};
+use dexlearn::data::Dataset;
+use dexlearn::student::{
+    Corpus, DistillJob, DistillProgress, Method, Stage, Student, StudentConfig, distill,
+};
+use dexsim::Catalog;
+use serde::Serialize;
+
+use super::expert::{ctrlc_hook, set_threads};
+use crate::output::emit;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MethodArg {
+    /// VQ-VAE action chunks, behaviour cloning and critic guidance.
+    Acgd,
+    /// The same student without the critic term.
+    Bc,
+    /// Vanilla ACT (CVAE latent).
+    Act,
+    /// Vanilla ACT with the critic term.
+    ActCritic,
+}
+
+impl MethodArg {
+    fn method(self) -> Method {
+        match self {
+            MethodArg::Acgd => Method::Acgd,
+            MethodArg::Bc => Method::Bc,
+            MethodArg::Act => Method::Act,
+            MethodArg::ActCritic => Method::ActCritic,
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DistillArgs {
+    /// Distillation method.
+    #[arg(long, value_enum, default_value_t = MethodArg::Acgd)]
+    method: MethodArg,
+    /// Suite of tasks (dex10, dex5-easy, dex5-hard, opdex, bidex, ...).
+    #[arg(long, default_value = "dex10")]
+    suite: String,
+    /// Demonstrations per task (collected first where the dataset has fewer).
+    #[arg(long, default_value_t = 100)]
+    demos_per_task: usize,
+    /// Session folder: data in <session>/data, experts from
+    /// <session>/experts (else the shipped ones), the student in
+    /// <session>/students/<method>-<suite>-<demos>.
+    #[arg(long, default_value = "sessions/default")]
+    session: PathBuf,
+    /// Output folder (default under the session, see --session).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue an interrupted run in the output folder.
+    #[arg(long)]
+    resume: bool,
+    /// Use only the demonstrations already in the dataset.
+    #[arg(long)]
+    no_collect: bool,
+    /// A TOML file with any `StudentConfig` fields (flags below win).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Image encoder weights (safetensors) instead of pre-training one.
+    #[arg(long)]
+    backbone: Option<PathBuf>,
+    /// Seed of initialisation and batches.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Behaviour-cloning (stage b) steps.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Tokenizer (stage a) steps.
+    #[arg(long)]
+    tokenizer_steps: Option<usize>,
+    /// Image-encoder pre-training steps.
+    #[arg(long)]
+    encoder_steps: Option<usize>,
+    /// Weight α of the behaviour-cloning loss against L_distill.
+    #[arg(long)]
+    alpha: Option<f32>,
+    /// Chunk length k.
+    #[arg(long)]
+    chunk: Option<usize>,
+    /// Codebook size n_c.
+    #[arg(long)]
+    codes: Option<usize>,
+    /// Code width n_q.
+    #[arg(long)]
+    code_width: Option<usize>,
+    /// Temporal-ensembling decay η.
+    #[arg(long)]
+    eta: Option<f32>,
+    /// Transformer width.
+    #[arg(long)]
+    width: Option<usize>,
+    /// Batch size.
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Learning rate.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Image side of collected demonstrations.
+    #[arg(long, default_value_t = 64)]
+    image: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print a JSON summary.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What a finished run reports.
+#[derive(Serialize)]
+struct Summary {
+    out: String,
+    method: &'static str,
+    suite: String,
+    episodes_per_task: Vec<(String, usize)>,
+    frames: usize,
+    wall_s: f64,
+    samples_per_s: f64,
+}
+
+fn config(a: &DistillArgs) -> anyhow::Result<StudentConfig> {
+    let mut c = match &a.config {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            toml::from_str(&text)
+                .with_context(|| format!("{}: not a student config", p.display()))?
+        }
+        None => StudentConfig::default(),
+    };
+    c.method = a.method.method();
+    macro_rules! set {
+        ($($f:ident => $g:ident),*) => { $( if let Some(v) = a.$f { c.$g = v; } )* };
+    }
+    set!(seed => seed, steps => steps, tokenizer_steps => tokenizer_steps, alpha => alpha,
+         chunk => chunk, codes => codes, code_width => code_width, eta => eta, width => width,
+         batch => batch, lr => lr);
+    if let Some(s) = a.encoder_steps {
+        c.encoder.steps = s;
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+/// The expert of `task`: the session's if it has one, else the shipped one.
+pub fn expert_of(session: &Path, task: &str) -> dexlearn::error::Result<dexlearn::Expert> {
+    let own = dexlearn::expert::expert_dir(Some(session), task);
+    if own.join("expert.json").exists() {
+        dexlearn::Expert::load(&own)
+    } else {
+        dexlearn::Expert::load(&dexlearn::expert::expert_dir(None, task))
+    }
+}
+
+/// Episodes per task already in the dataset at `dir` (none if absent).
+fn have(dir: &Path, tasks: &[String]) -> anyhow::Result<Vec<usize>> {
+    if !dir.join("manifest.json").exists() {
+        return Ok(vec![0; tasks.len()]);
+    }
+    let ds = Dataset::open(dir)?;
+    Ok(tasks
+        .iter()
+        .map(|t| {
+            ds.manifest
+                .shards
+                .iter()
+                .filter(|s| &s.task == t)
+                .map(|s| s.episodes.len())
+                .sum()
+        })
+        .collect())
+}
+
+fn top_up(
+    a: &DistillArgs,
+    catalog: &Catalog,
+    tasks: &[String],
+    data: &Path,
+    control: &Control,
+) -> anyhow::Result<()> {
+    let counts = have(data, tasks)?;
+    for (t, &n) in tasks.iter().zip(&counts) {
+        if n >= a.demos_per_task || control.is_cancelled() {
+            continue;
+        }
+        let want = a.demos_per_task - n;
+        let bar = crate::output::progress(
+            want as u64,
+            a.json,
+            "collect [{bar:30}] {pos}/{len} episodes {elapsed_precise} eta {eta} {msg}",
+        )?;
+        let cfg = CollectConfig {
+            tasks: vec![t.clone()],
+            episodes: want,
+            image_size: a.image,
+            keep_failures: false,
+            chunk: 10,
+            // collect() continues after the episodes already stored.
+            seed: 0,
+            max_attempts_factor: 4,
+        };
+        let session = a.session.clone();
+        let summary = collect(
+            catalog,
+            &cfg,
+            &|task: &str| expert_of(&session, task),
+            data,
+            control,
+            &mut |p| {
+                bar.set_position(p.kept as u64);
+                bar.set_message(format!(
+                    "{}: kept {}/{} rolled",
+                    p.task, p.kept, p.attempted
+                ));
+            },
+        )
+        .with_context(|| format!("collecting {t} into {}", data.display()))?;
+        bar.finish_and_clear();
+        let kept: usize = summary.tasks.iter().map(|r| r.kept).sum();
+        if kept < want {
+            let rolled: usize = summary.tasks.iter().map(|r| r.attempted).sum();
+            eprintln!(
+                "warning: {t}: the expert solved {kept} of {rolled} episodes rolled ({want} wanted); \
+                 the student gets {} demonstrations of it",
+                n + kept
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn run(a: DistillArgs) -> anyhow::Result<()> {
+    set_threads(a.threads)?;
+    let catalog = Catalog::bundled()?;
+    let tasks: Vec<String> = catalog.suite(&a.suite)?.to_vec();
+    let cfg = config(&a)?;
+    let data = a.session.join("data");
+    let control = Control::new();
+    {
+        let c = control.clone();
+        ctrlc_hook(move || c.cancel())?;
+    }
+    if !a.no_collect && !a.resume {
+        top_up(&a, &catalog, &tasks, &data, &control)?;
+    }
+    if control.is_cancelled() {
+        bail!(
+            "interrupted while collecting; every finished episode is saved in {}",
+            data.display()
+        );
+    }
+    let corpus = Corpus::load(&data, &tasks, a.demos_per_task)?;
+    let out = a.out.clone().unwrap_or_else(|| {
+        a.session.join("students").join(format!(
+            "{}-{}-{}",
+            cfg.method.name(),
+            a.suite,
+            a.demos_per_task
+        ))
+    });
+    let critics = if cfg.method.critic() {
+        tasks
+            .iter()
+            .map(|t| match expert_of(&a.session, t) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    eprintln!("warning: no critic for {t} ({e}); its rows get no critic term");
+                    None
+                }
+            })
+            .collect()
+    } else {
+        tasks.iter().map(|_| None).collect()
+    };
+    let command = std::iter::once("dexstudio".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let stage_steps = if cfg.method.quantized() {
+        vec![cfg.tokenizer_steps, cfg.steps]
+    } else {
+        vec![cfg.tokenizer_steps + cfg.steps]
+    };
+    let total = cfg.encoder.steps + stage_steps.iter().sum::<usize>();
+    let bar = crate::output::progress(
+        total as u64,
+        a.json,
+        "distill [{bar:30}] {pos}/{len} steps {elapsed_precise} eta {eta} {msg}",
+    )?;
+    let log_path = out.join("losses.csv");
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
+    if !a.resume {
+        log.set_len(0)?;
+        writeln!(
+            log,
+            "stage,step,total,act,code,usage,lat,distill,kl,samples_per_s"
+        )?;
+    }
+    let quantized = cfg.method.quantized();
+    let offset = |stage: Stage| -> usize {
+        match stage {
+            Stage::Encoder | Stage::Features => 0,
+            Stage::Tokenizer => cfg.encoder.steps,
+            Stage::Policy if quantized => cfg.encoder.steps + cfg.tokenizer_steps,
+            Stage::Policy => cfg.encoder.steps,
+            Stage::Done => total,
+        }
+    };
+    let mut log_err = None;
+    let on_progress = |p: &DistillProgress| {
+        if p.stage != Stage::Features {
+            bar.set_position((offset(p.stage) + p.step) as u64);
+        }
+        let t = &p.terms;
+        bar.set_message(match p.stage {
+            Stage::Features => format!("caching image features {}/{}", p.step, p.total),
+            Stage::Encoder => format!(
+                "encoder loss {:.4} | {:.0} samples/s",
+                t.total, p.samples_per_s
+            ),
+            _ => format!(
+                "{:?} act {:.3} code {:.3} lat {:.3} distill {:.3} kl {:.3} | {:.0} samples/s",
+                p.stage, t.act, t.code, t.lat, t.distill, t.kl, p.samples_per_s
+            ),
+        });
+        let due = p.step.is_multiple_of(50) || p.step == p.total;
+        if p.stage != Stage::Features
+            && due
+            && let Err(e) = writeln!(
+                log,
+                "{:?},{},{},{},{},{},{},{},{},{:.1}",
+                p.stage,
+                p.step,
+                t.total,
+                t.act,
+                t.code,
+                t.usage,
+                t.lat,
+                t.distill,
+                t.kl,
+                p.samples_per_s
+            )
+        {
+            log_err = Some(e);
+        }
+    };
+    let job = DistillJob {
+        cfg: cfg.clone(),
+        corpus: &corpus,
+        critics,
+        out: out.clone(),
+        backbone: a.backbone.clone(),
+        resume: a.resume,
+        suite: a.suite.clone(),
+        dataset: data.display().to_string(),
+        command,
+        save_every: 500,
+    };
+    let student: Student = distill(job, &control, on_progress)
+        .with_context(|| format!("distilling into {}", out.display()))?;
+    bar.finish_and_clear();
+    if let Some(e) = log_err {
+        eprintln!(
+            "warning: could not log losses to {}: {e}",
+            log_path.display()
+        );
+    }
+    let student = Arc::new(student);
+    let summary = Summary {
+        out: out.display().to_string(),
+        method: cfg.method.name(),
+        suite: a.suite.clone(),
+        episodes_per_task: tasks
+            .iter()
+            .cloned()
+            .zip(student.meta.episodes_per_task.iter().copied())
+            .collect(),
+        frames: corpus.len(),
+        wall_s: student.meta.wall_s,
+        samples_per_s: student.meta.samples_per_s,
+    };
+    emit(a.json, &summary, |s| {
+        println!("{} student written to {}", s.method, s.out);
+        for (t, n) in &s.episodes_per_task {
+            println!("  {t:<16} {n:>4} demonstrations");
+        }
+        println!(
+            "{} frames, {:.0} s, {:.0} samples/s; evaluate with `dexstudio eval --policy {} --suite {}`",
+            s.frames, s.wall_s, s.samples_per_s, s.out, s.suite
+        );
+    })
+}
