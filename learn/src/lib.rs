@@ -6,6 +6,7 @@
 //! demonstration datasets and the visuomotor students distilled from them.
 
 pub mod adam;
+pub mod baselines;
 pub mod bootstrap;
 pub mod collect;
 pub mod critic;
