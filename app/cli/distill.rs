@@ -373,6 +373,8 @@ pub fn run(a: DistillArgs) -> anyhow::Result<()> {
         dataset: data.display().to_string(),
         command,
         save_every: 500,
+        init: None,
+        label: String::new(),
     };
     let student: Student = distill(job, &control, on_progress)
         .with_context(|| format!("distilling into {}", out.display()))?;

@@ -272,6 +272,8 @@ fn job<'a>(cfg: StudentConfig, corpus: &'a Corpus, out: PathBuf) -> DistillJob<'
         dataset: "test".into(),
         command: "test".into(),
         save_every: 0,
+        init: None,
+        label: String::new(),
     }
 }
 
@@ -431,4 +433,63 @@ fn corrupt_student_checkpoint_is_named() {
         .expect("bad json must fail")
         .to_string();
     assert!(err.contains("student.json"), "{err}");
+}
+
+#[test]
+fn dagger_aggregates_expert_chunks_and_counts_its_steps() {
+    use dexlearn::student::dagger::{DaggerConfig, dagger};
+    let corpus = Corpus::load(dataset(), &tasks(), 2).unwrap();
+    let before = corpus.len();
+    let mut cfg = tiny_config(Method::Bc);
+    cfg.tokenizer_steps = 10;
+    cfg.steps = 10;
+    cfg.encoder.steps = 5;
+    let base = tmp("dagger-base");
+    distill(
+        job(cfg.clone(), &corpus, base.clone()),
+        &Control::new(),
+        |_| {},
+    )
+    .unwrap();
+    let experts: Vec<Option<Expert>> = corpus
+        .tasks
+        .iter()
+        .map(|t| Expert::load(&expert_dir(None, t)).ok())
+        .collect();
+    let out = tmp("dagger");
+    let mut template = job(cfg, &corpus, out.clone());
+    template.init = Some(base);
+    template.label = "dagger-bc".into();
+    let dcfg = DaggerConfig {
+        rounds: 1,
+        episodes: 2,
+        steps: 10,
+        ..DaggerConfig::default()
+    };
+    let catalog = Catalog::bundled().unwrap();
+    let (student, rounds) = dagger(
+        &catalog,
+        corpus.clone(),
+        &experts,
+        template,
+        &dcfg,
+        &Control::new(),
+        |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(rounds.len(), 1);
+    let r = &rounds[0];
+    assert_eq!(r.episodes, 4);
+    assert_eq!(
+        r.frames, r.rollout_steps,
+        "one labelled frame per visited state"
+    );
+    assert!(r.rollout_steps > 0);
+    // Each visited state costs up to k labelling steps (fewer at episode ends).
+    assert!(r.label_steps > r.rollout_steps && r.label_steps <= 4 * r.rollout_steps);
+    assert_eq!(student.meta.row_name(), "dagger-bc");
+    let loaded = Student::load(&out).unwrap();
+    assert_eq!(loaded.meta.row_name(), "dagger-bc");
+    assert!(out.join("dagger.json").exists());
+    assert!(corpus.len() == before, "the caller's corpus is untouched");
 }

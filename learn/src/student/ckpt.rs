@@ -47,6 +47,21 @@ pub struct StudentMeta {
     pub weights_fnv1a: String,
     /// The command that made it.
     pub command: String,
+    /// The row name in result tables when it is not the method's
+    /// (e.g. `dagger-bc`).
+    #[serde(default)]
+    pub label: String,
+}
+
+impl StudentMeta {
+    /// The name of this student's row in result tables.
+    pub fn row_name(&self) -> String {
+        if self.label.is_empty() {
+            self.config.method.name().to_string()
+        } else {
+            self.label.clone()
+        }
+    }
 }
 
 /// A saved student: networks, proprio statistics and metadata.

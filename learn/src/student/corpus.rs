@@ -51,6 +51,9 @@ pub struct Corpus {
     pub q: Vec<f32>,
     /// Frames of each slot, for task-balanced sampling.
     pub frames_of: Vec<Vec<u32>>,
+    /// Explicit action-chunk labels, `[n, k·A]` (DAgger's expert chunks);
+    /// empty when chunks are read off the episodes' actions.
+    pub chunk_labels: Vec<f32>,
 }
 
 impl Corpus {
@@ -161,6 +164,9 @@ impl Corpus {
     /// its end.
     pub fn chunk(&self, i: usize, k: usize) -> Vec<f32> {
         let a = self.dims.action;
+        if !self.chunk_labels.is_empty() {
+            return self.chunk_labels[i * k * a..(i + 1) * k * a].to_vec();
+        }
         let end = self.episodes[self.episode[i] as usize].end;
         let mut out = Vec::with_capacity(k * a);
         for t in 0..k {
@@ -168,6 +174,14 @@ impl Corpus {
             out.extend_from_slice(&self.actions[j * a..(j + 1) * a]);
         }
         out
+    }
+
+    /// Store every frame's chunk explicitly, so frames with their own
+    /// labels (DAgger) can be appended beside demonstrations.
+    pub fn materialise_chunks(&mut self, k: usize) {
+        if self.chunk_labels.is_empty() {
+            self.chunk_labels = (0..self.len()).flat_map(|i| self.chunk(i, k)).collect();
+        }
     }
 
     /// The goal frame of frame `i`'s episode (its last frame).

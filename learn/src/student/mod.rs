@@ -5,6 +5,7 @@
 pub mod ckpt;
 pub mod config;
 pub mod corpus;
+pub mod dagger;
 pub mod encoder;
 pub mod eval;
 pub mod loss;

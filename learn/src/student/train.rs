@@ -94,6 +94,11 @@ pub struct DistillJob<'a> {
     pub command: String,
     /// Save a resumable checkpoint every this many steps.
     pub save_every: usize,
+    /// Start from this student's weights (encoder and tokenizer frozen as
+    /// they are) and train stage (b) only: DAgger's retraining rounds.
+    pub init: Option<PathBuf>,
+    /// Row name for result tables (empty: the method's name).
+    pub label: String,
 }
 
 /// Resumable position, in `train.json`.
@@ -137,9 +142,19 @@ pub fn distill(
         wall_s: 0.0,
         samples: 0,
     };
-    if job.resume {
+    if job.resume && (job.init.is_none() || job.out.join("train.json").exists()) {
         state = load_train(&job.out, &nets)?;
+    } else if let Some(init) = &job.init {
+        let from = Student::load(init)?;
+        let tensors: std::collections::HashMap<String, Tensor> = named_vars(&from.nets.map, "")
+            .into_iter()
+            .map(|(n, v)| (n, v.as_tensor().clone()))
+            .collect();
+        load_vars(&nets, &tensors, &crate::student::ckpt::student_json(init))?;
+        // Encoder pre-trained and tokenizer trained: straight to stage (b).
+        state.stage = Stage::Features;
     }
+    let skip_tokenizer = job.init.is_some();
     let started = Instant::now() - std::time::Duration::from_secs_f64(state.wall_s);
     let cfg = &job.cfg;
 
@@ -186,7 +201,7 @@ pub fn distill(
     };
     let mut codes: Option<Vec<u32>> = None;
     for &(stage, total) in stages {
-        if state.stage > stage {
+        if state.stage > stage || (stage == Stage::Tokenizer && skip_tokenizer) {
             continue;
         }
         if state.stage < stage {
@@ -294,6 +309,7 @@ pub fn distill(
             weights: String::new(),
             weights_fnv1a: String::new(),
             command: job.command.clone(),
+            label: job.label.clone(),
         },
         nets,
         proprio_mean: prep.mean,

@@ -1,0 +1,297 @@
+//! DAgger (METHOD §6): roll a mixture of student and expert, label every
+//! visited state with an expert action chunk (restore a snapshot, roll the
+//! expert `k` steps), aggregate with the demonstrations and retrain. Every
+//! environment step this costs is counted: that cost is the paper's case
+//! for ACGD, which needs none.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use dexsim::{Catalog, Env, EnvConfig, SeedDomain};
+
+use crate::error::{LearnError, Result};
+use crate::expert::Expert;
+use crate::rollout::domain_seed;
+use crate::student::ckpt::Student;
+use crate::student::corpus::Corpus;
+use crate::student::policy::StudentRollout;
+use crate::student::train::{DistillJob, DistillProgress, distill};
+use crate::train::Control;
+
+/// DAgger's schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DaggerConfig {
+    /// Aggregation rounds.
+    pub rounds: usize,
+    /// Episodes rolled per task and round.
+    pub episodes: usize,
+    /// Probability of the student's action in round 1; round `r` uses
+    /// `1 - (1 - beta)^r`, handing control to the student over rounds.
+    pub beta: f32,
+    /// Stage (b) steps of each retraining.
+    pub steps: usize,
+    /// Base of the rollout seeds (collection domain, salted).
+    pub seed: u64,
+}
+
+impl Default for DaggerConfig {
+    fn default() -> Self {
+        Self {
+            rounds: 2,
+            episodes: 10,
+            beta: 0.5,
+            steps: 2000,
+            seed: 0xda66_e000,
+        }
+    }
+}
+
+/// What one round did.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DaggerRound {
+    /// Round, from 1.
+    pub round: usize,
+    /// Student share of actions.
+    pub beta: f32,
+    /// Frames added to the aggregate.
+    pub frames: usize,
+    /// Environment steps of the rollouts.
+    pub rollout_steps: usize,
+    /// Environment steps of the expert labelling rollouts.
+    pub label_steps: usize,
+    /// Episodes solved while rolling the mixture.
+    pub solved: usize,
+    /// Episodes rolled.
+    pub episodes: usize,
+}
+
+/// One visited state with its expert chunk.
+struct Visit {
+    image: Vec<u8>,
+    proprio: Vec<f32>,
+    state: Vec<f32>,
+    chunk: Vec<f32>,
+    q: f32,
+}
+
+/// Roll `episodes` mixture episodes of `task`; returns the visited states
+/// (episode by episode), the rollout and labelling step counts and the
+/// solved count.
+#[allow(clippy::too_many_arguments)]
+fn roll_task(
+    catalog: &Catalog,
+    student: &Arc<Student>,
+    expert: &Expert,
+    task: &str,
+    episodes: usize,
+    beta: f32,
+    base: u64,
+) -> Result<(Vec<Vec<Visit>>, usize, usize, usize)> {
+    let k = student.meta.config.chunk;
+    let cfg = EnvConfig {
+        image_size: student.meta.dims.image,
+        render: true,
+        ..EnvConfig::default()
+    };
+    let probe = Env::from_catalog(catalog, task, cfg)?;
+    let quiet = EnvConfig {
+        render: false,
+        ..cfg
+    };
+    let out = (0..episodes)
+        .into_par_iter()
+        .map(|i| -> Result<(Vec<Visit>, usize, usize, bool)> {
+            let mut env = Env::new(Arc::clone(probe.scene()), Arc::clone(probe.task()), cfg)?;
+            let mut labeller =
+                Env::new(Arc::clone(probe.scene()), Arc::clone(probe.task()), quiet)?;
+            let seed = domain_seed(SeedDomain::Collect, base, i);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut obs = env.reset(seed);
+            let mut roll = StudentRollout::new(Arc::clone(student), task, &obs.goal_image.rgb)?;
+            let (mut visits, mut steps, mut label_steps, mut solved) = (Vec::new(), 0, 0, false);
+            loop {
+                // The expert's chunk from here, on a restored copy.
+                labeller.restore(&env.snapshot());
+                let mut chunk = Vec::with_capacity(k * expert.meta.action_dim);
+                let mut s = obs.state.clone();
+                for _ in 0..k {
+                    let a = expert.act(&s)?;
+                    chunk.extend_from_slice(&a);
+                    let st = labeller.step(&a)?;
+                    label_steps += 1;
+                    if st.done {
+                        break;
+                    }
+                    s = st.obs.state;
+                }
+                let last = chunk[chunk.len() - expert.meta.action_dim..].to_vec();
+                while chunk.len() < k * expert.meta.action_dim {
+                    chunk.extend_from_slice(&last);
+                }
+                let expert_a = chunk[..expert.meta.action_dim].to_vec();
+                let student_a = roll.act(&obs.image.rgb, &obs.proprio)?;
+                let q = expert
+                    .q(&obs.state, &expert_a)?
+                    .first()
+                    .copied()
+                    .unwrap_or(0.0);
+                visits.push(Visit {
+                    image: obs.image.rgb.clone(),
+                    proprio: obs.proprio.clone(),
+                    state: obs.state.clone(),
+                    chunk,
+                    q,
+                });
+                let a = if rng.random_range(0.0..1.0) < beta {
+                    student_a
+                } else {
+                    expert_a
+                };
+                let st = env.step(&a)?;
+                steps += 1;
+                solved |= st.info.solved;
+                if st.done {
+                    break;
+                }
+                obs = st.obs;
+            }
+            Ok((visits, steps, label_steps, solved))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let steps = out.iter().map(|o| o.1).sum();
+    let labels = out.iter().map(|o| o.2).sum();
+    let solved = out.iter().filter(|o| o.3).count();
+    Ok((
+        out.into_iter().map(|o| o.0).collect(),
+        steps,
+        labels,
+        solved,
+    ))
+}
+
+/// Append labelled episodes of `slot` to the corpus.
+fn aggregate(c: &mut Corpus, slot: usize, episodes: Vec<Vec<Visit>>) -> Result<usize> {
+    let mut added = 0;
+    for ep in episodes {
+        let start = c.len();
+        let e = c.episodes.len() as u32;
+        for v in ep {
+            let d = v.state.len();
+            if c.state_dims[slot] == 0 {
+                c.state_dims[slot] = d;
+            }
+            if d != c.state_dims[slot] || v.proprio.len() != c.dims.proprio {
+                return Err(LearnError::Config {
+                    field: "dagger",
+                    message: format!("task slot {slot}: state or proprio width changed"),
+                });
+            }
+            let i = c.len();
+            c.frames_of[slot].push(i as u32);
+            c.state_row.push(c.states[slot].len() / d.max(1));
+            c.states[slot].extend_from_slice(&v.state);
+            c.slot.push(slot as u32);
+            c.episode.push(e);
+            c.images.extend_from_slice(&v.image);
+            c.proprio.extend_from_slice(&v.proprio);
+            c.actions.extend_from_slice(&v.chunk[..c.dims.action]);
+            c.chunk_labels.extend_from_slice(&v.chunk);
+            c.q.push(v.q);
+            added += 1;
+        }
+        c.episodes.push(start..c.len());
+    }
+    Ok(added)
+}
+
+/// Run DAgger from the trained student in `job.init`, writing round `r`'s
+/// student to `job.out/round-r` and the last one to `job.out`. `experts`
+/// holds one expert per task slot (tasks without one are not rolled).
+pub fn dagger(
+    catalog: &Catalog,
+    mut corpus: Corpus,
+    experts: &[Option<Expert>],
+    template: DistillJob,
+    cfg: &DaggerConfig,
+    control: &Control,
+    mut progress: impl FnMut(&str, Option<&DistillProgress>),
+) -> Result<(Student, Vec<DaggerRound>)> {
+    let first = template.init.clone().ok_or_else(|| LearnError::Config {
+        field: "init",
+        message: "DAgger starts from a trained student".into(),
+    })?;
+    let k = template.cfg.chunk;
+    corpus.materialise_chunks(k);
+    let mut current: PathBuf = first;
+    let mut rounds = Vec::new();
+    let mut last: Option<Student> = None;
+    for r in 1..=cfg.rounds {
+        let student = Arc::new(Student::load(&current)?);
+        let beta = 1.0 - (1.0 - cfg.beta).powi(r as i32);
+        let mut row = DaggerRound {
+            round: r,
+            beta,
+            frames: 0,
+            rollout_steps: 0,
+            label_steps: 0,
+            solved: 0,
+            episodes: 0,
+        };
+        for (slot, expert) in experts.iter().enumerate() {
+            let Some(expert) = expert else { continue };
+            if control.is_cancelled() {
+                return Err(LearnError::Config {
+                    field: "control",
+                    message: format!("cancelled in DAgger round {r}"),
+                });
+            }
+            let task = corpus.tasks[slot].clone();
+            progress(&format!("round {r}: rolling {task}"), None);
+            let base = cfg.seed ^ ((r as u64) << 20);
+            let (eps, steps, labels, solved) =
+                roll_task(catalog, &student, expert, &task, cfg.episodes, beta, base)?;
+            row.frames += aggregate(&mut corpus, slot, eps)?;
+            row.rollout_steps += steps;
+            row.label_steps += labels;
+            row.solved += solved;
+            row.episodes += cfg.episodes;
+        }
+        let mut job_cfg = template.cfg.clone();
+        job_cfg.tokenizer_steps = 0;
+        job_cfg.steps = cfg.steps;
+        let out = template.out.join(format!("round-{r}"));
+        let job = DistillJob {
+            cfg: job_cfg,
+            corpus: &corpus,
+            critics: Vec::new(),
+            out: out.clone(),
+            backbone: None,
+            resume: false,
+            suite: template.suite.clone(),
+            dataset: template.dataset.clone(),
+            command: template.command.clone(),
+            save_every: 0,
+            init: Some(current.clone()),
+            label: template.label.clone(),
+        };
+        let s = distill(job, control, |p| {
+            progress(&format!("round {r}: retraining"), Some(p))
+        })?;
+        rounds.push(row);
+        crate::fsio::write_json(&template.out.join("dagger.json"), &rounds)?;
+        current = out;
+        last = Some(s);
+    }
+    let student = last.ok_or_else(|| LearnError::Config {
+        field: "rounds",
+        message: "DAgger needs at least one round".into(),
+    })?;
+    student.save(&template.out)?;
+    Ok((student, rounds))
+}
