@@ -12,6 +12,9 @@ use serde::Serialize;
 
 use crate::output::emit;
 
+#[path = "bench_student.rs"]
+mod bench_student;
+
 #[derive(Subcommand, Debug)]
 pub enum BenchCmd {
     /// Env steps/s on one thread and on the VecEnv over all cores, and
@@ -59,6 +62,9 @@ pub enum BenchCmd {
     /// One expert update step (critic AdamW, full TD3) in candle, and with
     /// --peer in PyTorch on the same network and batch.
     Update(super::bench_update::UpdateArgs),
+    /// The ACGD student: one control step at batch 1, and one stage (b)
+    /// training step (BC, ACGD) in candle and with --peer in PyTorch.
+    Student(bench_student::StudentArgs),
     /// Solver iterations (rapier substeps) against contact penetration and
     /// joint-limit excursions: how the default was chosen.
     Substeps {
@@ -317,6 +323,7 @@ fn vec_rate(
 pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Update(a) => super::bench_update::run(a),
+        BenchCmd::Student(a) => bench_student::run(a),
         BenchCmd::Substeps {
             task,
             episodes,

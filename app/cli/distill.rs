@@ -1,5 +1,10 @@
 //! `dexstudio distill`: collect what demonstrations are missing, then
-//! distill the suite's experts into one visuomotor student.
+//! distill the suite's experts into one visuomotor student; or train one of
+//! the baselines of METHOD §6 that do not share the student's networks
+//! (BC-RNN, PolyTask: see `distill/baselines.rs`).
+
+mod baselines;
+mod dagger;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,17 +33,35 @@ pub enum MethodArg {
     Act,
     /// Vanilla ACT with the critic term.
     ActCritic,
+    /// Recurrent behaviour cloning (robomimic's BC-RNN) on the dataset.
+    BcRnn,
+    /// PolyTask behaviour distillation from relabelled expert buffers.
+    Polytask,
+    /// DAgger rounds on top of a trained student (`--from`, default the
+    /// session's BC student of the same suite and demonstrations).
+    Dagger,
 }
 
 impl MethodArg {
-    fn method(self) -> Method {
+    /// The student's method, `None` for the baselines with their own networks.
+    fn student_method(self) -> Option<Method> {
         match self {
-            MethodArg::Acgd => Method::Acgd,
-            MethodArg::Bc => Method::Bc,
-            MethodArg::Act => Method::Act,
-            MethodArg::ActCritic => Method::ActCritic,
+            MethodArg::Acgd => Some(Method::Acgd),
+            MethodArg::Bc => Some(Method::Bc),
+            MethodArg::Act => Some(Method::Act),
+            MethodArg::ActCritic => Some(Method::ActCritic),
+            MethodArg::BcRnn | MethodArg::Polytask | MethodArg::Dagger => None,
         }
     }
+}
+
+/// PolyTask's goal conditioning.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GoalModeArg {
+    /// A one-hot task slot.
+    Onehot,
+    /// The features of the episode's goal image.
+    Image,
 }
 
 #[derive(clap::Args, Debug)]
@@ -49,12 +72,17 @@ pub struct DistillArgs {
     /// Suite of tasks (dex10, dex5-easy, dex5-hard, opdex, bidex, ...).
     #[arg(long, default_value = "dex10")]
     suite: String,
+    /// Distill these tasks only (repeatable), instead of a suite; the run
+    /// is named `custom`.
+    #[arg(long, conflicts_with = "suite")]
+    task: Vec<String>,
     /// Demonstrations per task (collected first where the dataset has fewer).
     #[arg(long, default_value_t = 100)]
     demos_per_task: usize,
     /// Session folder: data in <session>/data, experts from
     /// <session>/experts (else the shipped ones), the student in
-    /// <session>/students/<method>-<suite>-<demos>.
+    /// <session>/students/<method>-<suite>-<demos> (PolyTask:
+    /// polytask[-image][-lifelong]-<suite>-<demos>).
     #[arg(long, default_value = "sessions/default")]
     session: PathBuf,
     /// Output folder (default under the session, see --session).
@@ -66,7 +94,8 @@ pub struct DistillArgs {
     /// Use only the demonstrations already in the dataset.
     #[arg(long)]
     no_collect: bool,
-    /// A TOML file with any `StudentConfig` fields (flags below win).
+    /// A TOML file with any `StudentConfig` fields (with --method bc-rnn:
+    /// `BcRnnConfig`; polytask: `PolyTaskConfig`); flags below win.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Image encoder weights (safetensors) instead of pre-training one.
@@ -75,7 +104,8 @@ pub struct DistillArgs {
     /// Seed of initialisation and batches.
     #[arg(long)]
     seed: Option<u64>,
-    /// Behaviour-cloning (stage b) steps.
+    /// Behaviour-cloning (stage b) steps; the baselines' gradient steps
+    /// (PolyTask: per lifelong stage).
     #[arg(long)]
     steps: Option<usize>,
     /// Tokenizer (stage a) steps.
@@ -108,15 +138,40 @@ pub struct DistillArgs {
     /// Learning rate.
     #[arg(long)]
     lr: Option<f64>,
-    /// Image side of collected demonstrations.
-    #[arg(long, default_value_t = 64)]
-    image: usize,
+    /// Image side of collected demonstrations (and of PolyTask's
+    /// buffers) [default: 64].
+    #[arg(long)]
+    image: Option<usize>,
+    /// PolyTask: lifelong run (tasks arrive one by one; distillation from
+    /// every buffer so far against sequential fine-tuning).
+    #[arg(long)]
+    lifelong: bool,
+    /// PolyTask: goal as a one-hot task slot or as the goal image.
+    #[arg(long, value_enum)]
+    goal_mode: Option<GoalModeArg>,
+    /// PolyTask: relabelled frames per task buffer.
+    #[arg(long)]
+    frames_per_task: Option<usize>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
     /// Print a JSON summary.
     #[arg(long)]
     json: bool,
+    /// DAgger: the trained student to start from (default
+    /// <session>/students/bc-<suite>-<demos>).
+    #[arg(long)]
+    from: Option<PathBuf>,
+    /// DAgger: aggregation rounds.
+    #[arg(long, default_value_t = 2)]
+    dagger_rounds: usize,
+    /// DAgger: episodes rolled per task and round.
+    #[arg(long, default_value_t = 10)]
+    dagger_episodes: usize,
+    /// DAgger: the student's share of actions in round 1 (round r:
+    /// 1 - (1 - beta)^r).
+    #[arg(long, default_value_t = 0.5)]
+    dagger_beta: f32,
 }
 
 /// What a finished run reports.
@@ -141,7 +196,7 @@ fn config(a: &DistillArgs) -> anyhow::Result<StudentConfig> {
         }
         None => StudentConfig::default(),
     };
-    c.method = a.method.method();
+    c.method = a.method.student_method().context("not a student method")?;
     macro_rules! set {
         ($($f:ident => $g:ident),*) => { $( if let Some(v) = a.$f { c.$g = v; } )* };
     }
@@ -205,7 +260,7 @@ fn top_up(
         let cfg = CollectConfig {
             tasks: vec![t.clone()],
             episodes: want,
-            image_size: a.image,
+            image_size: a.image.unwrap_or(64),
             keep_failures: false,
             chunk: 10,
             // collect() continues after the episodes already stored.
@@ -242,19 +297,28 @@ fn top_up(
     Ok(())
 }
 
-pub fn run(a: DistillArgs) -> anyhow::Result<()> {
-    set_threads(a.threads)?;
-    let catalog = Catalog::bundled()?;
-    let tasks: Vec<String> = catalog.suite(&a.suite)?.to_vec();
-    let cfg = config(&a)?;
-    let data = a.session.join("data");
-    let control = Control::new();
-    {
-        let c = control.clone();
-        ctrlc_hook(move || c.cancel())?;
+/// The run's suite name and tasks: `--task`s make a `custom` run.
+fn suite_tasks(a: &DistillArgs, catalog: &Catalog) -> anyhow::Result<(String, Vec<String>)> {
+    if a.task.is_empty() {
+        return Ok((a.suite.clone(), catalog.suite(&a.suite)?.to_vec()));
     }
+    for t in &a.task {
+        catalog.task(t)?;
+    }
+    Ok(("custom".to_string(), a.task.clone()))
+}
+
+/// Collect what demonstrations are missing (unless told not to); fails if
+/// Ctrl-C stopped the collection.
+fn collect_missing(
+    a: &DistillArgs,
+    catalog: &Catalog,
+    tasks: &[String],
+    data: &Path,
+    control: &Control,
+) -> anyhow::Result<()> {
     if !a.no_collect && !a.resume {
-        top_up(&a, &catalog, &tasks, &data, &control)?;
+        top_up(a, catalog, tasks, data, control)?;
     }
     if control.is_cancelled() {
         bail!(
@@ -262,12 +326,52 @@ pub fn run(a: DistillArgs) -> anyhow::Result<()> {
             data.display()
         );
     }
-    let corpus = Corpus::load(&data, &tasks, a.demos_per_task)?;
+    Ok(())
+}
+
+/// The command line, for provenance.
+fn command_line() -> String {
+    std::iter::once("dexstudio".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn run(a: DistillArgs) -> anyhow::Result<()> {
+    set_threads(a.threads)?;
+    let catalog = Catalog::bundled()?;
+    let (suite, tasks) = suite_tasks(&a, &catalog)?;
+    baselines::check_flags(&a)?;
+    let control = Control::new();
+    {
+        let c = control.clone();
+        ctrlc_hook(move || c.cancel())?;
+    }
+    match a.method {
+        MethodArg::BcRnn => baselines::run_bc_rnn(&a, &catalog, &suite, &tasks, &control),
+        MethodArg::Polytask => baselines::run_polytask(&a, &catalog, &suite, &tasks, &control),
+        MethodArg::Dagger => dagger::run_dagger(&a, &catalog, &suite, &tasks, &control),
+        _ => run_student(&a, &catalog, &suite, &tasks, &control),
+    }
+}
+
+/// ACGD and the baselines that share the student's networks.
+fn run_student(
+    a: &DistillArgs,
+    catalog: &Catalog,
+    suite: &str,
+    tasks: &[String],
+    control: &Control,
+) -> anyhow::Result<()> {
+    let cfg = config(a)?;
+    let data = a.session.join("data");
+    collect_missing(a, catalog, tasks, &data, control)?;
+    let corpus = Corpus::load(&data, tasks, a.demos_per_task)?;
     let out = a.out.clone().unwrap_or_else(|| {
         a.session.join("students").join(format!(
             "{}-{}-{}",
             cfg.method.name(),
-            a.suite,
+            suite,
             a.demos_per_task
         ))
     });
@@ -285,10 +389,7 @@ pub fn run(a: DistillArgs) -> anyhow::Result<()> {
     } else {
         tasks.iter().map(|_| None).collect()
     };
-    let command = std::iter::once("dexstudio".to_string())
-        .chain(std::env::args().skip(1))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = command_line();
     let stage_steps = if cfg.method.quantized() {
         vec![cfg.tokenizer_steps, cfg.steps]
     } else {
@@ -369,14 +470,14 @@ pub fn run(a: DistillArgs) -> anyhow::Result<()> {
         out: out.clone(),
         backbone: a.backbone.clone(),
         resume: a.resume,
-        suite: a.suite.clone(),
+        suite: suite.to_string(),
         dataset: data.display().to_string(),
         command,
         save_every: 500,
         init: None,
         label: String::new(),
     };
-    let student: Student = distill(job, &control, on_progress)
+    let student: Student = distill(job, control, on_progress)
         .with_context(|| format!("distilling into {}", out.display()))?;
     bar.finish_and_clear();
     if let Some(e) = log_err {
@@ -389,7 +490,7 @@ pub fn run(a: DistillArgs) -> anyhow::Result<()> {
     let summary = Summary {
         out: out.display().to_string(),
         method: cfg.method.name(),
-        suite: a.suite.clone(),
+        suite: suite.to_string(),
         episodes_per_task: tasks
             .iter()
             .cloned()
@@ -405,8 +506,8 @@ pub fn run(a: DistillArgs) -> anyhow::Result<()> {
             println!("  {t:<16} {n:>4} demonstrations");
         }
         println!(
-            "{} frames, {:.0} s, {:.0} samples/s; evaluate with `dexstudio eval --policy {} --suite {}`",
-            s.frames, s.wall_s, s.samples_per_s, s.out, s.suite
+            "{} frames, {:.0} s, {:.0} samples/s; evaluate with `dexstudio eval --policy {}`",
+            s.frames, s.wall_s, s.samples_per_s, s.out
         );
     })
 }

@@ -1,14 +1,23 @@
-//! `dexstudio eval`: a student's success per task with bootstrap 95%
+//! `dexstudio eval`: a policy's success per task with bootstrap 95%
 //! intervals, on evaluation seeds no training or collection ever uses.
+//!
+//! Any policy folder `dexstudio distill` writes: a student
+//! (`student.json`), BC-RNN (`bcrnn.json`), PolyTask (`polytask.json`), or
+//! a lifelong PolyTask run (`lifelong.json`: every stage on the tasks it
+//! has seen, both modes, with the effective number of tasks per stage).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use dexlearn::baselines::{
+    BcRnn, LifelongStage, PolyTask, effective_tasks, evaluate_bc_rnn, evaluate_polytask,
+    load_lifelong,
+};
 use dexlearn::bootstrap::mean_ci95;
 use dexlearn::data::Dataset;
 use dexlearn::student::Student;
-use dexlearn::student::eval::{GoalSource, evaluate_student};
+use dexlearn::student::eval::{GoalSource, TaskEval, evaluate_student};
 use dexsim::Catalog;
 use serde::{Deserialize, Serialize};
 
@@ -26,19 +35,25 @@ pub enum GoalArg {
 
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
-    /// Student folder (with student.json).
+    /// Policy folder: a student (student.json), BC-RNN (bcrnn.json),
+    /// PolyTask (polytask.json) or a lifelong PolyTask run (lifelong.json).
     #[arg(long)]
     policy: PathBuf,
-    /// Suite to evaluate on (default: the student's own).
+    /// Suite to evaluate on (default: the policy's own).
     #[arg(long)]
     suite: Option<String>,
+    /// Evaluate on these tasks only (repeatable), instead of a suite; the
+    /// report is saved as `eval-custom-<goal>.json`.
+    #[arg(long, conflicts_with = "suite")]
+    task: Vec<String>,
     /// Episodes per task.
     #[arg(long, default_value_t = 50)]
     episodes: usize,
     /// Where goal images come from.
     #[arg(long, value_enum, default_value_t = GoalArg::Rendered)]
     goal: GoalArg,
-    /// Dataset for --goal demo (default: the one the student learned from).
+    /// Dataset for --goal demo (default: the one the policy learned from;
+    /// PolyTask: the data folder of the session the policy is in).
     #[arg(long)]
     data: Option<PathBuf>,
     /// Base of the evaluation seeds.
@@ -112,43 +127,121 @@ fn demo_goals(data: &Path, task: &str) -> anyhow::Result<Vec<Vec<u8>>> {
     Ok(goals)
 }
 
-/// Evaluate `policy` on `suite`; shared with `report`.
-pub fn evaluate(a: &EvalArgs) -> anyhow::Result<EvalReport> {
-    let student = Arc::new(
-        Student::load(&a.policy)
-            .with_context(|| format!("loading the student in {}", a.policy.display()))?,
-    );
-    let catalog = Catalog::bundled()?;
-    let suite = a
-        .suite
-        .clone()
-        .unwrap_or_else(|| student.meta.suite.clone());
-    let tasks: Vec<String> = catalog.suite(&suite)?.to_vec();
-    let bar = crate::output::progress(
-        (tasks.len() * a.episodes) as u64,
-        a.json,
-        "eval [{bar:30}] {pos}/{len} episodes {elapsed_precise} eta {eta} {msg}",
-    )?;
-    let t0 = std::time::Instant::now();
+/// A loaded policy folder.
+enum Loaded {
+    Student(Arc<Student>),
+    BcRnn(Arc<BcRnn>),
+    PolyTask(Arc<PolyTask>),
+    Lifelong(Vec<LifelongStage>),
+}
+
+/// Load whatever policy `dir` holds.
+fn load(dir: &Path) -> anyhow::Result<Loaded> {
+    let ctx = |what: &str| format!("loading the {what} in {}", dir.display());
+    if dir.join("lifelong.json").exists() {
+        return Ok(Loaded::Lifelong(
+            load_lifelong(dir).with_context(|| ctx("lifelong PolyTask run"))?,
+        ));
+    }
+    if dir.join("student.json").exists() {
+        return Ok(Loaded::Student(Arc::new(
+            Student::load(dir).with_context(|| ctx("student"))?,
+        )));
+    }
+    if dir.join("bcrnn.json").exists() {
+        return Ok(Loaded::BcRnn(Arc::new(
+            BcRnn::load(dir).with_context(|| ctx("BC-RNN policy"))?,
+        )));
+    }
+    if dir.join("polytask.json").exists() {
+        return Ok(Loaded::PolyTask(Arc::new(
+            PolyTask::load(dir).with_context(|| ctx("PolyTask policy"))?,
+        )));
+    }
+    bail!(
+        "{}: no policy here (none of student.json, bcrnn.json, polytask.json, lifelong.json); \
+         train one with `dexstudio distill`",
+        dir.display()
+    )
+}
+
+/// The suite whose tasks are exactly `tasks`, else `custom`.
+fn suite_of(catalog: &Catalog, tasks: &[String]) -> String {
+    catalog
+        .suites
+        .iter()
+        .find(|(_, t)| t.as_slice() == tasks)
+        .map_or_else(|| "custom".to_string(), |(s, _)| s.clone())
+}
+
+/// The suite name and tasks to evaluate on: `--task`s, `--suite`, or the
+/// policy's own (`own_suite`, `own_tasks`).
+fn targets(
+    a: &EvalArgs,
+    catalog: &Catalog,
+    own_suite: &str,
+    own_tasks: &[String],
+) -> anyhow::Result<(String, Vec<String>)> {
+    if !a.task.is_empty() {
+        for t in &a.task {
+            catalog.task(t)?;
+        }
+        return Ok(("custom".to_string(), a.task.clone()));
+    }
+    match &a.suite {
+        Some(s) => Ok((s.clone(), catalog.suite(s)?.to_vec())),
+        None if own_suite == "custom" || catalog.suites.contains_key(own_suite) => {
+            Ok((own_suite.to_string(), own_tasks.to_vec()))
+        }
+        None => Ok((own_suite.to_string(), catalog.suite(own_suite)?.to_vec())),
+    }
+}
+
+/// Where `--goal demo` images come from: `--data`, else `dataset` (the
+/// one the policy learned from), else the data folder of the session the
+/// policy folder sits in (`<session>/students/<name>`).
+fn demo_data(a: &EvalArgs, dataset: Option<&str>) -> anyhow::Result<PathBuf> {
+    if let Some(d) = &a.data {
+        return Ok(d.clone());
+    }
+    if let Some(d) = dataset {
+        return Ok(PathBuf::from(d));
+    }
+    let session = a.policy.parent().and_then(Path::parent);
+    match session.map(|s| s.join("data")) {
+        Some(d) if d.join("manifest.json").exists() => Ok(d),
+        _ => bail!(
+            "--goal demo: {} learned from no dataset and sits in no session with one; \
+             pass --data DIR",
+            a.policy.display()
+        ),
+    }
+}
+
+/// Evaluates one task: `(task, goal, done)`.
+type EvalOne<'a> =
+    dyn Fn(&str, &GoalSource, &(dyn Fn() + Sync)) -> dexlearn::error::Result<TaskEval> + 'a;
+
+/// Evaluate every task of `tasks` with `one`; `(rows, outcome groups, steps)`.
+fn run_tasks(
+    a: &EvalArgs,
+    tasks: &[String],
+    dataset: Option<&str>,
+    one: &EvalOne<'_>,
+    bar: &indicatif::ProgressBar,
+    prefix: &str,
+) -> anyhow::Result<(Vec<TaskRow>, Vec<Vec<f64>>, usize)> {
     let mut rows = Vec::new();
     let mut groups = Vec::new();
     let mut steps = 0;
     for (ti, task) in tasks.iter().enumerate() {
-        bar.set_message(task.clone());
+        bar.set_message(format!("{prefix}{task}"));
         let goal = match a.goal {
             GoalArg::Rendered => GoalSource::Rendered,
-            GoalArg::Demo => {
-                let data = a
-                    .data
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from(&student.meta.dataset));
-                GoalSource::Demo(demo_goals(&data, task)?)
-            }
+            GoalArg::Demo => GoalSource::Demo(demo_goals(&demo_data(a, dataset)?, task)?),
         };
-        let e = evaluate_student(&catalog, &student, task, a.episodes, a.seed, &goal, &|| {
-            bar.inc(1)
-        })
-        .with_context(|| format!("evaluating on {task}"))?;
+        let e =
+            one(task, &goal, &|| bar.inc(1)).with_context(|| format!("evaluating on {task}"))?;
         let outcomes: Vec<f64> = e.solved.iter().map(|&s| f64::from(u8::from(s))).collect();
         steps += e.steps;
         rows.push(TaskRow {
@@ -160,12 +253,57 @@ pub fn evaluate(a: &EvalArgs) -> anyhow::Result<EvalReport> {
         });
         groups.push(outcomes);
     }
+    Ok((rows, groups, steps))
+}
+
+fn eval_bar(len: usize, json: bool) -> anyhow::Result<indicatif::ProgressBar> {
+    crate::output::progress(
+        len as u64,
+        json,
+        "eval [{bar:30}] {pos}/{len} episodes {elapsed_precise} eta {eta} {msg}",
+    )
+}
+
+/// Evaluate a single (non-lifelong) policy: a student, BC-RNN or PolyTask.
+fn evaluate_single(a: &EvalArgs, catalog: &Catalog, loaded: &Loaded) -> anyhow::Result<EvalReport> {
+    let (method, own_suite, own_tasks, dataset): (String, String, Vec<String>, Option<String>) =
+        match loaded {
+            Loaded::Student(s) => (
+                s.meta.row_name(),
+                s.meta.suite.clone(),
+                s.meta.tasks.clone(),
+                Some(s.meta.dataset.clone()),
+            ),
+            Loaded::BcRnn(m) => (
+                "bc-rnn".into(),
+                suite_of(catalog, &m.meta.tasks),
+                m.meta.tasks.clone(),
+                Some(m.meta.dataset.clone()),
+            ),
+            Loaded::PolyTask(m) => (
+                "polytask".into(),
+                suite_of(catalog, &m.meta.tasks),
+                m.meta.tasks.clone(),
+                None,
+            ),
+            Loaded::Lifelong(_) => bail!("a lifelong run has no single policy"),
+        };
+    let (suite, tasks) = targets(a, catalog, &own_suite, &own_tasks)?;
+    let one = |task: &str, goal: &GoalSource, done: &(dyn Fn() + Sync)| match loaded {
+        Loaded::Student(s) => evaluate_student(catalog, s, task, a.episodes, a.seed, goal, done),
+        Loaded::BcRnn(m) => evaluate_bc_rnn(catalog, m, task, a.episodes, a.seed, goal, done),
+        Loaded::PolyTask(m) => evaluate_polytask(catalog, m, task, a.episodes, a.seed, goal, done),
+        Loaded::Lifelong(_) => unreachable!("rejected above"),
+    };
+    let bar = eval_bar(tasks.len() * a.episodes, a.json)?;
+    let t0 = std::time::Instant::now();
+    let (rows, groups, steps) = run_tasks(a, &tasks, dataset.as_deref(), &one, &bar, "")?;
     bar.finish_and_clear();
     let wall_s = t0.elapsed().as_secs_f64();
     Ok(EvalReport {
         policy: a.policy.display().to_string(),
-        method: student.meta.config.method.name().to_string(),
-        suite: suite.clone(),
+        method,
+        suite,
         goal: a.goal,
         episodes: a.episodes,
         mean_success: rows.iter().map(|r| r.success).sum::<f64>() / rows.len().max(1) as f64,
@@ -176,26 +314,194 @@ pub fn evaluate(a: &EvalArgs) -> anyhow::Result<EvalReport> {
     })
 }
 
-/// File the report is saved to beside the student.
+/// One stage of a lifelong run, evaluated on the tasks it has seen.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StageRow {
+    /// `distill` (PolyTask) or `finetune` (sequential fine-tuning).
+    pub mode: String,
+    /// Stage `k`: the first `k + 1` tasks have arrived.
+    pub stage: usize,
+    /// Tasks seen so far, in arrival order.
+    pub seen: Vec<String>,
+    /// Effective number of tasks: the sum of success rates over the
+    /// evaluated seen tasks.
+    pub effective_tasks: f64,
+    /// Bootstrap 95% interval of the effective number of tasks.
+    pub effective_ci95: (f64, f64),
+    /// Per seen task (those selected by --task / --suite).
+    pub tasks: Vec<TaskRow>,
+}
+
+/// A lifelong PolyTask run's evaluation, saved as
+/// `eval-lifelong-<suite>-<goal>.json` in the run's folder.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LifelongReport {
+    pub policy: String,
+    /// `polytask-lifelong`.
+    pub method: String,
+    pub suite: String,
+    pub goal: GoalArg,
+    pub episodes: usize,
+    /// The curriculum: tasks in arrival order.
+    pub curriculum: Vec<String>,
+    /// Every stage of every mode, modes in training order.
+    pub stages: Vec<StageRow>,
+    pub wall_s: f64,
+    pub steps_per_s: f64,
+}
+
+/// Evaluate every stage of a lifelong run on the tasks it has seen (those
+/// among --task / --suite when given).
+fn evaluate_lifelong(
+    a: &EvalArgs,
+    catalog: &Catalog,
+    stages: &[LifelongStage],
+) -> anyhow::Result<LifelongReport> {
+    let curriculum = stages
+        .iter()
+        .max_by_key(|s| s.seen.len())
+        .map(|s| s.seen.clone())
+        .unwrap_or_default();
+    let own_suite = suite_of(catalog, &curriculum);
+    let (suite, tasks) = targets(a, catalog, &own_suite, &curriculum)?;
+    let selected = |s: &LifelongStage| -> Vec<String> {
+        s.seen
+            .iter()
+            .filter(|t| tasks.contains(t))
+            .cloned()
+            .collect()
+    };
+    let episodes: usize = stages.iter().map(|s| selected(s).len()).sum::<usize>() * a.episodes;
+    let bar = eval_bar(episodes, a.json)?;
+    let t0 = std::time::Instant::now();
+    let mut rows = Vec::new();
+    let mut all_steps = 0;
+    for s in stages {
+        let seen = selected(s);
+        let one = |task: &str, goal: &GoalSource, done: &(dyn Fn() + Sync)| {
+            evaluate_polytask(catalog, &s.policy, task, a.episodes, a.seed, goal, done)
+        };
+        let prefix = format!("{} stage {}: ", s.mode.name(), s.stage);
+        let (task_rows, groups, steps) = run_tasks(a, &seen, None, &one, &bar, &prefix)?;
+        all_steps += steps;
+        let evals: Vec<TaskEval> = groups
+            .iter()
+            .zip(&seen)
+            .map(|(g, t)| TaskEval {
+                task: t.clone(),
+                solved: g.iter().map(|&v| v > 0.5).collect(),
+                returns: Vec::new(),
+                steps: 0,
+            })
+            .collect();
+        let n = seen.len() as f64;
+        let (lo, hi) = mean_ci95(&groups, 2000, 99 + s.stage as u64);
+        rows.push(StageRow {
+            mode: s.mode.name().to_string(),
+            stage: s.stage,
+            seen: s.seen.clone(),
+            effective_tasks: effective_tasks(&evals),
+            effective_ci95: if seen.is_empty() {
+                (0.0, 0.0)
+            } else {
+                (lo * n, hi * n)
+            },
+            tasks: task_rows,
+        });
+    }
+    bar.finish_and_clear();
+    let wall_s = t0.elapsed().as_secs_f64();
+    Ok(LifelongReport {
+        policy: a.policy.display().to_string(),
+        method: "polytask-lifelong".into(),
+        suite,
+        goal: a.goal,
+        episodes: a.episodes,
+        curriculum,
+        stages: rows,
+        wall_s,
+        steps_per_s: all_steps as f64 / wall_s.max(1e-9),
+    })
+}
+
+/// The lifelong report as a markdown table: effective tasks per stage.
+pub fn lifelong_markdown(r: &LifelongReport) -> String {
+    let mut modes: Vec<&str> = Vec::new();
+    for s in &r.stages {
+        if !modes.contains(&s.mode.as_str()) {
+            modes.push(&s.mode);
+        }
+    }
+    let mut s = "| stage | tasks seen | newest task |".to_string();
+    for m in &modes {
+        s += &format!(" {m} | {m} 95% CI |");
+    }
+    s += &format!("\n|---|---|---|{}\n", "---|---|".repeat(modes.len()));
+    let n = r.stages.iter().map(|s| s.stage + 1).max().unwrap_or(0);
+    for k in 0..n {
+        let newest = r.curriculum.get(k).map_or("", String::as_str);
+        s += &format!("| {k} | {} | {newest} |", k + 1);
+        for m in &modes {
+            match r.stages.iter().find(|s| s.stage == k && s.mode == *m) {
+                Some(row) => {
+                    s += &format!(
+                        " {:.2} | [{:.2}, {:.2}] |",
+                        row.effective_tasks, row.effective_ci95.0, row.effective_ci95.1
+                    )
+                }
+                None => s += " — | |",
+            }
+        }
+        s += "\n";
+    }
+    s
+}
+
+/// File the report is saved to beside the policy.
 pub fn report_file(policy: &Path, suite: &str, goal: GoalArg) -> PathBuf {
-    let goal = match goal {
+    policy.join(format!("eval-{suite}-{}.json", goal_name(goal)))
+}
+
+/// File a lifelong run's report is saved to.
+pub fn lifelong_file(policy: &Path, suite: &str, goal: GoalArg) -> PathBuf {
+    policy.join(format!("eval-lifelong-{suite}-{}.json", goal_name(goal)))
+}
+
+fn goal_name(goal: GoalArg) -> &'static str {
+    match goal {
         GoalArg::Rendered => "rendered",
         GoalArg::Demo => "demo",
-    };
-    policy.join(format!("eval-{suite}-{goal}.json"))
+    }
 }
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     set_threads(a.threads)?;
-    let r = evaluate(&a)?;
+    let catalog = Catalog::bundled()?;
+    let loaded = load(&a.policy)?;
+    if let Loaded::Lifelong(stages) = &loaded {
+        let r = evaluate_lifelong(&a, &catalog, stages)?;
+        dexlearn::fsio::write_json(&lifelong_file(&a.policy, &r.suite, r.goal), &r)?;
+        if let Some(p) = &a.markdown {
+            dexlearn::fsio::write_atomic(p, lifelong_markdown(&r).as_bytes())?;
+        }
+        return emit(a.json, &r, |r| {
+            println!(
+                "{} (lifelong PolyTask) on {} ({} episodes per task, {:?} goal images, {:.0} s, {:.0} steps/s)\n\
+                 effective number of tasks (sum of success rates over the tasks seen):\n",
+                r.policy, r.suite, r.episodes, r.goal, r.wall_s, r.steps_per_s
+            );
+            print!("{}", lifelong_markdown(r));
+        });
+    }
+    let r = evaluate_single(&a, &catalog, &loaded)?;
     dexlearn::fsio::write_json(&report_file(&a.policy, &r.suite, r.goal), &r)?;
     if let Some(p) = &a.markdown {
         dexlearn::fsio::write_atomic(p, markdown(&r).as_bytes())?;
     }
     emit(a.json, &r, |r| {
         println!(
-            "{} on {} ({} episodes per task, {:?} goal images, {:.0} s, {:.0} steps/s)\n",
-            r.policy, r.suite, r.episodes, r.goal, r.wall_s, r.steps_per_s
+            "{} ({}) on {} ({} episodes per task, {:?} goal images, {:.0} s, {:.0} steps/s)\n",
+            r.policy, r.method, r.suite, r.episodes, r.goal, r.wall_s, r.steps_per_s
         );
         print!("{}", markdown(r));
     })

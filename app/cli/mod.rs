@@ -39,7 +39,7 @@ enum Command {
     #[command(subcommand)]
     Data(data::DataCmd),
     /// Distill a suite's experts into one visuomotor student (ACGD or a baseline).
-    Distill(distill::DistillArgs),
+    Distill(Box<distill::DistillArgs>),
     /// Evaluate a student: success per task with bootstrap 95% intervals.
     Eval(eval::EvalArgs),
     /// Tables I and II and the figures from a session's evaluated students.
@@ -60,7 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Expert(c)) => expert::run(c),
         Some(Command::Collect(a)) => data::collect_cmd(a),
         Some(Command::Data(c)) => data::run(c),
-        Some(Command::Distill(a)) => distill::run(a),
+        Some(Command::Distill(a)) => distill::run(*a),
         Some(Command::Eval(a)) => eval::run(a),
         Some(Command::Report(a)) => report::run(a),
         Some(Command::Studio(a)) => crate::studio::run(a),

@@ -1,9 +1,10 @@
-//! `dexstudio report`: Table I and Table II in markdown, and the scaling
-//! and critic figures, from the students evaluated in a session.
+//! `dexstudio report`: Table I and Table II in markdown, and the scaling,
+//! critic and PolyTask figures, from the policies evaluated in a session.
 //!
-//! Each student folder holds `eval-<suite>-<goal>.json` files written by
-//! `dexstudio eval`; the expert row and the critic errors are computed here
-//! from held-out expert rollouts.
+//! Each policy folder holds `eval-<suite>-<goal>.json` files written by
+//! `dexstudio eval` (lifelong PolyTask runs `eval-lifelong-<suite>-<goal>.json`);
+//! the expert row and the critic errors are computed here from held-out
+//! expert rollouts.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,10 +13,10 @@ use anyhow::Context;
 use dexsim::Catalog;
 use serde::Serialize;
 
-use super::eval::{EvalReport, GoalArg};
+use super::eval::{EvalReport, GoalArg, LifelongReport, lifelong_markdown};
 use super::expert_eval::critic_rows;
 use crate::output::emit;
-use crate::plot::{BarGroup, bars};
+use crate::plot::{BarGroup, XySeries, bars, xy_lines};
 
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
@@ -25,6 +26,10 @@ pub struct ReportArgs {
     /// Suite of Table I.
     #[arg(long, default_value = "dex10")]
     suite: String,
+    /// Tabulate these tasks only (repeatable), instead of a suite: the
+    /// evaluations named `custom` (`dexstudio eval --task ...`).
+    #[arg(long, conflicts_with = "suite")]
+    task: Vec<String>,
     /// Goal images the evaluations used.
     #[arg(long, value_enum, default_value_t = GoalArg::Rendered)]
     goal: GoalArg,
@@ -39,13 +44,45 @@ pub struct ReportArgs {
     json: bool,
 }
 
-/// One student's evaluation and where it came from.
+/// One policy's evaluation and where it came from.
 #[derive(Clone, Debug, Serialize)]
 struct Entry {
     name: String,
+    /// The evaluation's method; `polytask-image` for PolyTask with goal
+    /// images.
     method: String,
+    /// Demonstrations per task (PolyTask: the `<demos>` its folder is named
+    /// with; it learns from regenerated buffers instead).
     demos: usize,
+    /// Row label of the tables.
+    label: String,
     report: EvalReport,
+}
+
+/// A policy's effective number of tasks on the report's tasks.
+#[derive(Clone, Debug, Serialize)]
+struct Effective {
+    name: String,
+    method: String,
+    label: String,
+    effective_tasks: f64,
+    /// Bootstrap 95% interval, where the evaluation covered exactly these tasks.
+    ci95: Option<(f64, f64)>,
+}
+
+/// A lifelong PolyTask run's evaluation.
+#[derive(Clone, Debug, Serialize)]
+struct LifelongEntry {
+    name: String,
+    report: LifelongReport,
+}
+
+/// The PolyTask products: effective number of tasks, multi-task and lifelong.
+#[derive(Serialize)]
+struct PolyTaskSection {
+    tasks: usize,
+    multitask: Vec<Effective>,
+    lifelong: Vec<LifelongEntry>,
 }
 
 #[derive(Serialize)]
@@ -53,6 +90,43 @@ struct Report {
     markdown: String,
     figures: Vec<String>,
     students: Vec<Entry>,
+    polytask: PolyTaskSection,
+}
+
+/// Method, demonstrations and row label of the policy in `d` whose
+/// evaluation says `method`.
+fn describe(d: &Path, method: &str) -> (String, usize, String) {
+    let max = |v: &[usize]| v.iter().copied().max().unwrap_or(0);
+    if let Ok(m) =
+        dexlearn::fsio::read_json::<dexlearn::student::StudentMeta>(&d.join("student.json"))
+    {
+        let n = max(&m.episodes_per_task);
+        return (method.to_string(), n, format!("{method} ({n} demos)"));
+    }
+    if let Ok(m) =
+        dexlearn::fsio::read_json::<dexlearn::baselines::BcRnnMeta>(&d.join("bcrnn.json"))
+    {
+        let n = max(&m.episodes_per_task);
+        return (method.to_string(), n, format!("{method} ({n} demos)"));
+    }
+    if let Ok(m) =
+        dexlearn::fsio::read_json::<dexlearn::baselines::PolyTaskMeta>(&d.join("polytask.json"))
+    {
+        let n = d
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.rsplit('-').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let (method, goal) = match m.config.goal {
+            dexlearn::baselines::GoalMode::OneHot => (method.to_string(), "one-hot goal"),
+            dexlearn::baselines::GoalMode::Image => (format!("{method}-image"), "goal image"),
+        };
+        let frames = max(&m.frames_per_task);
+        let label = format!("{method} ({goal}, {frames} relabelled frames per task)");
+        return (method, n, label);
+    }
+    (method.to_string(), 0, method.to_string())
 }
 
 fn load_entries(session: &Path, goal: GoalArg) -> anyhow::Result<Vec<Entry>> {
@@ -71,34 +145,187 @@ fn load_entries(session: &Path, goal: GoalArg) -> anyhow::Result<Vec<Entry>> {
         let Ok(files) = std::fs::read_dir(&d) else {
             continue;
         };
-        let meta: Option<dexlearn::student::StudentMeta> =
-            dexlearn::fsio::read_json(&d.join("student.json")).ok();
-        for f in files.filter_map(|e| e.ok().map(|e| e.path())) {
+        let mut files: Vec<PathBuf> = files.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        files.sort();
+        for f in files {
             let name = f
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or_default()
                 .to_string();
-            if !(name.starts_with("eval-") && name.ends_with(suffix)) {
+            if !(name.starts_with("eval-") && name.ends_with(suffix))
+                || name.starts_with("eval-lifelong-")
+            {
                 continue;
             }
             let report: EvalReport = dexlearn::fsio::read_json(&f)
                 .with_context(|| format!("reading {}", f.display()))?;
+            let (method, demos, label) = describe(&d, &report.method);
             out.push(Entry {
-                name: d
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or_default()
-                    .to_string(),
-                method: report.method.clone(),
-                demos: meta.as_ref().map_or(0, |m| {
-                    m.episodes_per_task.iter().copied().max().unwrap_or(0)
-                }),
+                name: folder_name(&d),
+                method,
+                demos,
+                label,
                 report,
             });
         }
     }
     Ok(out)
+}
+
+fn folder_name(d: &Path) -> String {
+    d.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Lifelong PolyTask evaluations on `suite` (`eval-lifelong-<suite>-<goal>.json`).
+fn load_lifelong_entries(
+    session: &Path,
+    suite: &str,
+    goal: GoalArg,
+) -> anyhow::Result<Vec<LifelongEntry>> {
+    let Ok(read) = std::fs::read_dir(session.join("students")) else {
+        return Ok(Vec::new());
+    };
+    let mut dirs: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    dirs.sort();
+    let mut out = Vec::new();
+    for d in dirs {
+        let f = super::eval::lifelong_file(&d, suite, goal);
+        if f.is_file() {
+            out.push(LifelongEntry {
+                name: folder_name(&d),
+                report: dexlearn::fsio::read_json(&f)
+                    .with_context(|| format!("reading {}", f.display()))?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The PolyTask section: effective number of tasks of every policy
+/// evaluated on `tasks` (multi-task PolyTask against the unified students)
+/// and of every lifelong stage; markdown, figures into `out`.
+fn polytask_section(
+    entries: &[Entry],
+    lifelong: Vec<LifelongEntry>,
+    suite: &str,
+    tasks: &[String],
+    out: &Path,
+    md: &mut String,
+    figures: &mut Vec<String>,
+) -> anyhow::Result<PolyTaskSection> {
+    let n = tasks.len();
+    let multitask: Vec<Effective> = entries
+        .iter()
+        .filter_map(|e| {
+            let mean = mean_over(e, tasks)?;
+            let exact = e.report.suite == suite && e.report.tasks.len() == n;
+            Some(Effective {
+                name: e.name.clone(),
+                method: e.method.clone(),
+                label: e.label.clone(),
+                effective_tasks: mean * n as f64,
+                ci95: exact.then_some((
+                    e.report.mean_ci95.0 * n as f64,
+                    e.report.mean_ci95.1 * n as f64,
+                )),
+            })
+        })
+        .collect();
+    let section = PolyTaskSection {
+        tasks: n,
+        multitask,
+        lifelong,
+    };
+    let any_polytask = section
+        .multitask
+        .iter()
+        .any(|e| e.method.starts_with("polytask"));
+    if !any_polytask && section.lifelong.is_empty() {
+        return Ok(section);
+    }
+    *md += &format!(
+        "\n## PolyTask: effective number of tasks (sum of success rates, of {n})\n\n\
+         ### Multi-task: one policy for every task\n\n\
+         | policy | folder | effective tasks | 95% CI |\n|---|---|---|---|\n"
+    );
+    for e in &section.multitask {
+        let ci = e
+            .ci95
+            .map_or("—".into(), |(lo, hi)| format!("[{lo:.2}, {hi:.2}]"));
+        *md += &format!(
+            "| {} | {} | {:.2} | {ci} |\n",
+            e.label, e.name, e.effective_tasks
+        );
+    }
+    if !section.multitask.is_empty() {
+        let groups: Vec<BarGroup> = section
+            .multitask
+            .iter()
+            .map(|e| BarGroup {
+                label: &e.name,
+                values: vec![e.effective_tasks as f32, n as f32],
+            })
+            .collect();
+        let path = out.join("polytask-multitask.svg");
+        bars(
+            &path,
+            "effective number of tasks: PolyTask and the unified students",
+            "tasks",
+            &["effective tasks", "tasks"],
+            &groups,
+        )?;
+        figures.push(path.display().to_string());
+    }
+    for l in &section.lifelong {
+        *md += &format!(
+            "\n### Lifelong: {} (tasks arrive in the order {})\n\n",
+            l.name,
+            l.report.curriculum.join(", ")
+        );
+        *md += &lifelong_markdown(&l.report);
+        let mut modes: Vec<&str> = Vec::new();
+        for s in &l.report.stages {
+            if !modes.contains(&s.mode.as_str()) {
+                modes.push(&s.mode);
+            }
+        }
+        let points: Vec<Vec<(f32, f32)>> = modes
+            .iter()
+            .map(|m| {
+                l.report
+                    .stages
+                    .iter()
+                    .filter(|s| s.mode == *m)
+                    .map(|s| ((s.stage + 1) as f32, s.effective_tasks as f32))
+                    .collect()
+            })
+            .collect();
+        let ideal: Vec<(f32, f32)> = (1..=l.report.curriculum.len())
+            .map(|k| (k as f32, k as f32))
+            .collect();
+        let mut series: Vec<XySeries> = modes
+            .iter()
+            .zip(&points)
+            .map(|(m, p)| XySeries { name: m, points: p })
+            .collect();
+        series.push(XySeries {
+            name: "every task solved",
+            points: &ideal,
+        });
+        let path = out.join(format!("lifelong-{}.svg", l.name));
+        xy_lines(
+            &path,
+            "lifelong PolyTask: effective number of tasks per stage",
+            "tasks seen",
+            &series,
+        )?;
+        figures.push(path.display().to_string());
+    }
+    Ok(section)
 }
 
 fn success_of(e: &Entry, task: &str) -> Option<f64> {
@@ -128,17 +355,27 @@ fn best<'a>(entries: &'a [Entry], method: &str, tasks: &[String]) -> Option<&'a 
 
 pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     let catalog = Catalog::bundled()?;
-    let tasks: Vec<String> = catalog.suite(&a.suite)?.to_vec();
+    let (suite, tasks, regenerate) = if a.task.is_empty() {
+        let tasks = catalog.suite(&a.suite)?.to_vec();
+        (a.suite.clone(), tasks, format!("--suite {}", a.suite))
+    } else {
+        for t in &a.task {
+            catalog.task(t)?;
+        }
+        let flags: Vec<String> = a.task.iter().map(|t| format!("--task {t}")).collect();
+        ("custom".to_string(), a.task.clone(), flags.join(" "))
+    };
     let out = a.out.clone().unwrap_or_else(|| a.session.join("report"));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let entries = load_entries(&a.session, a.goal)?;
+    let lifelong = load_lifelong_entries(&a.session, &suite, a.goal)?;
     let experts = critic_rows(&catalog, &tasks, None, a.expert_episodes, a.json)?;
     let mut md = format!(
-        "# Results: {} ({:?} goal images)\n\nRegenerate with `dexstudio report --session {} --suite {}`.\n\n",
-        a.suite,
+        "# Results: {} ({:?} goal images)\n\nRegenerate with `dexstudio report --session {} {}`.\n\n",
+        suite,
         a.goal,
         a.session.display(),
-        a.suite
+        regenerate
     );
 
     // Table I: methods x tasks, expert row first.
@@ -146,7 +383,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     md += &tasks.join(" | ");
     md += " | mean |\n|---|";
     md += &"---|".repeat(tasks.len() + 1);
-    md += "\n| expert (50 held-out episodes) | ";
+    md += &format!("\n| expert ({} held-out episodes) | ", a.expert_episodes);
     let expert_mean =
         experts.iter().map(|r| r.success_rate).sum::<f64>() / experts.len().max(1) as f64;
     for r in &experts {
@@ -154,7 +391,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     }
     md += &format!("{expert_mean:.2} |\n");
     for e in entries.iter().filter(|e| mean_over(e, &tasks).is_some()) {
-        md += &format!("| {} ({} demos) | ", e.method, e.demos);
+        md += &format!("| {} | ", e.label);
         for t in &tasks {
             md += &format!("{} | ", cell(success_of(e, t)));
         }
@@ -238,6 +475,15 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
         )?;
         figures.push(path.display().to_string());
     }
+    let polytask = polytask_section(
+        &entries,
+        lifelong,
+        &suite,
+        &tasks,
+        &out,
+        &mut md,
+        &mut figures,
+    )?;
     if !figures.is_empty() {
         md += "\n## Figures\n\n";
         for f in &figures {
@@ -249,6 +495,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
         markdown: md,
         figures,
         students: entries,
+        polytask,
     };
     emit(a.json, &report, |r| {
         print!("{}", r.markdown);
