@@ -14,6 +14,7 @@ use dexstudio_plugins::capture::{Capture, Shot, VideoSource};
 use dexstudio_plugins::driver::PolicyChoice;
 use dexstudio_plugins::encode::VideoFormat;
 use dexstudio_plugins::session::parse_driver;
+use dexstudio_plugins::student::{StudentCkpt, StudentPlugin};
 use dexstudio_plugins::studio::{DEFAULT_SESSION, SPEED_RANGE};
 use dexstudio_plugins::{ActiveSession, Driver, SessionPlugin, Timeline, Viewport};
 use dexstudio_plugins::{
@@ -38,9 +39,15 @@ pub struct StudioArgs {
     /// `sessions/default`).
     #[arg(long)]
     session: Option<PathBuf>,
-    /// Who acts at start (default: the session's last driver).
+    /// Who acts at start (default: the session's last driver); `student`
+    /// needs `--student`.
     #[arg(long, value_enum)]
     driver: Option<DriverArg>,
+    /// Student checkpoint folder (with student.json) loaded into the
+    /// viewports, for `--driver student`, `--compare student` or the
+    /// picker.
+    #[arg(long, value_name = "DIR")]
+    student: Option<PathBuf>,
     /// Start recording episodes into the session's dataset at once.
     #[arg(long)]
     record: bool,
@@ -51,6 +58,15 @@ pub struct StudioArgs {
     /// What the video shows.
     #[arg(long, value_enum, default_value_t = VideoArg::View, requires = "video")]
     video_source: VideoArg,
+    /// Stop the video after N frames (N/25 s of simulated time), wait
+    /// until the file is complete, then exit.
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "video",
+        conflicts_with = "screenshot"
+    )]
+    video_frames: Option<usize>,
     /// Save a PNG of the window after `--frames` frames, then exit.
     #[arg(long)]
     screenshot: Option<PathBuf>,
@@ -88,6 +104,7 @@ enum DriverArg {
     Random,
     Expert,
     Teleop,
+    Student,
 }
 
 impl StudioArgs {
@@ -102,7 +119,7 @@ impl StudioArgs {
 
 /// Open the studio; returns when the window is closed or the screenshot is
 /// written.
-pub fn run(args: StudioArgs) -> anyhow::Result<()> {
+pub fn run(mut args: StudioArgs) -> anyhow::Result<()> {
     let video = match &args.video {
         Some(path) => Some((
             VideoFormat::of(path).map_err(anyhow::Error::msg)?,
@@ -117,6 +134,11 @@ pub fn run(args: StudioArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SESSION));
     let session = Session::open_or_create(&dir)?;
     let mut studio = Studio::new(Catalog::bundled()?, Some(dir));
+    // A replay opens its episode's task and seed at once, so that a
+    // `--compare` viewport shows the same start.
+    if let Some((task, seed)) = split::replay_start(&args.split, &studio.data_dir()) {
+        (args.task, args.seed) = (Some(task), Some(seed));
+    }
     let viewport = restore(&mut studio, &session, &args)?;
     let extra = split::extra_viewports(&studio, &viewport, &args.split)?;
     // A screenshot or benchmark run is a check: it leaves the session and
@@ -155,6 +177,7 @@ pub fn run(args: StudioArgs) -> anyhow::Result<()> {
         SessionPlugin,
         ViewportsPlugin,
         OverlayPlugin,
+        StudentPlugin,
     ));
     split::spawn(&mut app, (viewport, Recorder::default()), extra);
     if args.record {
@@ -163,11 +186,22 @@ pub fn run(args: StudioArgs) -> anyhow::Result<()> {
             .0
             .push(RecordCmd::Start);
     }
+    let failure = Arc::new(Mutex::new(None));
     if let Some((format, path)) = video {
         let source = match args.video_source {
             VideoArg::View => VideoSource::View,
             VideoArg::Eye => VideoSource::Eye,
         };
+        if let Some(frames) = args.video_frames {
+            app.world_mut().resource_mut::<Capture>().video_limit = Some(frames.max(1));
+            app.insert_resource(VideoPlan {
+                path: path.clone(),
+                frames: frames.max(1),
+                stopped: false,
+                failure: failure.clone(),
+            })
+            .add_systems(Update, end_video);
+        }
         app.world_mut()
             .resource_mut::<CaptureCmds>()
             .0
@@ -176,7 +210,6 @@ pub fn run(args: StudioArgs) -> anyhow::Result<()> {
 
     // Each viewport's camera comes from ViewportsPlugin.
     let bench = split::configure(&mut app, &args.split);
-    let failure = Arc::new(Mutex::new(None));
     if let Some(path) = args.screenshot {
         let shot = match args.screenshot_of {
             ShotArg::Window => Shot::Window,
@@ -226,13 +259,23 @@ fn restore(
             studio.viewport("reach-easy", seed)
         })?,
     };
+    if let Some(dir) = &args.student {
+        // Before the window opens: a load of ~100 ms blocks no frame here.
+        viewport.1.student = Some(StudentCkpt::load(dir).map_err(anyhow::Error::msg)?);
+    } else if matches!(args.driver, Some(DriverArg::Student)) {
+        bail!("--driver student needs --student DIR (a folder with student.json)");
+    }
     let choice = match args.driver {
-        Some(DriverArg::Zero) => PolicyChoice::Zero,
-        Some(DriverArg::Random) => PolicyChoice::Random,
-        Some(DriverArg::Expert) => PolicyChoice::Expert,
-        Some(DriverArg::Teleop) => PolicyChoice::Teleop,
+        Some(d) => split::choice(d),
         None => {
-            let choice = parse_driver(&m.driver).unwrap_or(PolicyChoice::Zero);
+            // The manifest names no student folder: `--student` supplies it.
+            let choice = match parse_driver(&m.driver) {
+                Some(c) => c,
+                None if m.driver == "student" && viewport.1.student.is_some() => {
+                    PolicyChoice::Student
+                }
+                None => PolicyChoice::Zero,
+            };
             if let Err(e) = viewport.1.choose(choice, &viewport.0.env) {
                 studio.message = Some(format!("session driver {}: {e}", m.driver));
             }
@@ -263,6 +306,47 @@ fn check_display() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A video of a fixed length, then exit; where a failure is told.
+#[derive(Resource)]
+struct VideoPlan {
+    path: PathBuf,
+    frames: usize,
+    stopped: bool,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+/// Stop the video once it has its frames, then exit once it is on disk.
+fn end_video(
+    mut plan: ResMut<VideoPlan>,
+    mut cmds: ResMut<CaptureCmds>,
+    capture: Res<Capture>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    if !plan.stopped {
+        if capture.video().is_some_and(|(_, n, _)| n >= plan.frames) {
+            cmds.0.push(CaptureCmd::StopVideo);
+            plan.stopped = true;
+        }
+        return;
+    }
+    match &capture.message {
+        Some(Ok(p)) if *p == plan.path && capture.encoding() == 0 => {
+            println!("video of {} frames written to {}", plan.frames, p.display());
+            exit.write(AppExit::Success);
+        }
+        Some(Err(e)) => {
+            if let Ok(mut f) = plan.failure.lock() {
+                *f = Some(format!(
+                    "cannot write the video to {}: {e}",
+                    plan.path.display()
+                ));
+            }
+            exit.write(AppExit::error());
+        }
+        _ => {}
+    }
 }
 
 /// A screenshot to take after some frames, and where a failure is told.

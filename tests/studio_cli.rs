@@ -59,6 +59,34 @@ fn an_unknown_task_fails_before_any_window() {
     assert!(stderr.contains("no-such-task"), "{stderr}");
 }
 
+#[test]
+fn a_student_driver_needs_a_student_before_any_window() {
+    let session =
+        std::env::temp_dir().join(format!("dexstudio-cli-student-{}", std::process::id()));
+    let s = session.to_string_lossy();
+    let base = [
+        "--session",
+        &s,
+        "--task",
+        "reach-easy",
+        "--driver",
+        "student",
+    ];
+    let (ok, stderr) = studio(Some(":4242"), &base);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--driver student needs --student DIR"),
+        "{stderr}"
+    );
+    let (ok, stderr) = studio(
+        Some(":4242"),
+        &[&base[..], &["--student", "/nonexistent/s"]].concat(),
+    );
+    assert!(!ok);
+    assert!(stderr.contains("/nonexistent/s/student.json"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&session);
+}
+
 /// The GUI smoke test: open the studio under Xvfb + lavapipe, step a task,
 /// save a screenshot, check it is not blank. `.ci/run` installs xvfb and
 /// Mesa's Vulkan driver; where `xvfb-run` is missing the test says so and

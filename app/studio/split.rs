@@ -8,6 +8,7 @@ use anyhow::Context;
 use bevy::prelude::*;
 use bevy::window::PresentMode;
 use dexstudio_plugins::driver::PolicyChoice;
+use dexstudio_plugins::replay::list_episodes;
 use dexstudio_plugins::viewports::MAX_VIEWPORTS;
 use dexstudio_plugins::{Driver, Overlay, Pane, Studio, StudioCmd, StudioCmds, Timeline, Viewport};
 use serde::Serialize;
@@ -60,16 +61,27 @@ impl SplitArgs {
     }
 }
 
-fn choice(d: DriverArg) -> PolicyChoice {
+/// The picker's choice for a `--driver` or `--compare` value.
+pub fn choice(d: DriverArg) -> PolicyChoice {
     match d {
         DriverArg::Zero => PolicyChoice::Zero,
         DriverArg::Random => PolicyChoice::Random,
         DriverArg::Expert => PolicyChoice::Expert,
         DriverArg::Teleop => PolicyChoice::Teleop,
+        DriverArg::Student => PolicyChoice::Student,
     }
 }
 
 type Parts = (Viewport, Driver, Timeline);
+
+/// Task and seed of the episode `--replay` asks for, from the dataset's
+/// manifest; `None` when there is none (the Replay command then says why).
+pub fn replay_start(a: &SplitArgs, data: &std::path::Path) -> Option<(String, u64)> {
+    let n = a.replay?;
+    let episodes = list_episodes(data).ok()?;
+    let e = episodes.get(n)?;
+    Some((e.task.clone(), e.entry.seed))
+}
 
 /// The viewports beside the first: same task and seed, driven by
 /// `--compare` or else like the first.
@@ -93,6 +105,7 @@ pub fn extra_viewports(
             let mut parts = studio
                 .viewport(task, seed)
                 .with_context(|| format!("cannot open task {task}"))?;
+            parts.1.student.clone_from(&first.1.student);
             parts
                 .1
                 .choose(want, &parts.0.env)

@@ -125,6 +125,9 @@ pub struct Capture {
     pub pending: usize,
     /// The last file saved, or the last error.
     pub message: Option<Result<PathBuf, String>>,
+    /// Frames after which a video started from now on takes no more
+    /// (`--video-frames`); it still needs a stop to be completed.
+    pub video_limit: Option<usize>,
     serial: u32,
 }
 
@@ -137,6 +140,7 @@ impl Default for Capture {
             saved: unbounded(),
             pending: 0,
             message: None,
+            video_limit: None,
             serial: 0,
         }
     }
@@ -326,6 +330,7 @@ fn apply_cmds(
                         continue;
                     }
                 };
+                writer.limit = cap.video_limit;
                 let resume_clock = source == VideoSource::View && !time.is_paused();
                 if resume_clock {
                     time.pause();

@@ -1,9 +1,10 @@
 //! Who acts in a viewport: zero actions, seeded random actions, a frozen
-//! expert, a person at the keyboard (teleop) or a dataset episode (replay);
-//! and the expert's live Q of the action taken, for the HUD.
+//! expert, a person at the keyboard (teleop), a dataset episode (replay)
+//! or a distilled student; and the expert's live Q of the action taken,
+//! for the HUD.
 //!
-//! A new kind of policy (a student checkpoint) is one more [`Policy`]
-//! variant with its `act`, and one more [`PolicyChoice`] for the picker.
+//! A new kind of policy is one more [`Policy`] variant with its `act`, and
+//! one more [`PolicyChoice`] for the picker.
 //!
 //! The action is computed each fixed tick just before the step, from the
 //! observation the viewport already holds, so the policy sees exactly what
@@ -22,6 +23,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::PluginError;
 use crate::replay::Replay;
 use crate::sim_step::{SimStepSet, Viewport};
+use crate::student::{StudentCkpt, StudentDriver};
 use crate::teleop::Teleop;
 
 /// Phases of the plugin.
@@ -43,6 +45,8 @@ pub enum Policy {
     Teleop(Box<Teleop>),
     /// The stored actions of a dataset episode (see [`crate::replay`]).
     Replay(Box<Replay>),
+    /// A distilled student, from images (see [`crate::student`]).
+    Student(Box<StudentDriver>),
 }
 
 impl Policy {
@@ -59,6 +63,7 @@ impl Policy {
             Self::Expert(_) => "expert",
             Self::Teleop(_) => "teleop",
             Self::Replay(_) => "replay",
+            Self::Student(_) => "student",
         }
     }
 
@@ -87,6 +92,7 @@ impl Policy {
             Self::Replay(r) => Ok(r
                 .action(vp.step)
                 .map_or_else(|| vec![0.0; dim], <[f32]>::to_vec)),
+            Self::Student(s) => s.act(vp),
         }
     }
 }
@@ -104,6 +110,8 @@ pub enum PolicyChoice {
     Teleop,
     /// A dataset episode (chosen in the Replay panel, not the picker).
     Replay,
+    /// The student last loaded into the viewport.
+    Student,
 }
 
 impl PolicyChoice {
@@ -115,6 +123,7 @@ impl PolicyChoice {
             Policy::Expert(_) => Self::Expert,
             Policy::Teleop(_) => Self::Teleop,
             Policy::Replay(_) => Self::Replay,
+            Policy::Student(_) => Self::Student,
         }
     }
 }
@@ -131,6 +140,8 @@ pub struct Driver {
     pub q: Option<f32>,
     /// Why the policy was last replaced by zero actions, if it was.
     pub note: Option<String>,
+    /// The student last loaded here, so the picker can go back to it.
+    pub student: Option<StudentCkpt>,
 }
 
 impl Driver {
@@ -141,7 +152,18 @@ impl Driver {
             expert,
             q: None,
             note: None,
+            student: None,
         }
+    }
+
+    /// Drive with `ckpt` from the next step and keep it for the picker;
+    /// a student that cannot drive `env` leaves the driver as it was.
+    pub fn use_student(&mut self, ckpt: StudentCkpt, env: &Env) -> Result<(), PluginError> {
+        let policy = Policy::Student(Box::new(StudentDriver::new(ckpt.clone(), env)?));
+        self.student = Some(ckpt);
+        self.policy = policy;
+        self.note = None;
+        Ok(())
     }
 
     /// Switch to `choice` for `env`; random actions are seeded with its
@@ -160,6 +182,12 @@ impl Driver {
                 Policy::Replay(r) if r.task == env.task().spec.name => Ok(Policy::Replay(r)),
                 _ => Err(PluginError::Unavailable(
                     "choose a dataset episode in the Replay panel".into(),
+                )),
+            },
+            (PolicyChoice::Student, _) => match &self.student {
+                Some(s) => StudentDriver::new(s.clone(), env).map(|d| Policy::Student(Box::new(d))),
+                None => Err(PluginError::Unavailable(
+                    "load a student in the Students panel first".into(),
                 )),
             },
         };

@@ -351,6 +351,9 @@ pub struct VideoWriter {
     thread: Option<JoinHandle<()>>,
     /// Frames handed to the encoder.
     pub sent: usize,
+    /// Finish by itself once this many frames are sent (a video of a fixed
+    /// length; later frames are dropped).
+    pub limit: Option<usize>,
 }
 
 impl VideoWriter {
@@ -376,6 +379,7 @@ impl VideoWriter {
             done,
             thread: Some(thread),
             sent: 0,
+            limit: None,
         })
     }
 
@@ -388,6 +392,9 @@ impl VideoWriter {
     pub fn push(&mut self, img: Image) {
         if self.frames.as_ref().is_some_and(|tx| tx.send(img).is_ok()) {
             self.sent += 1;
+        }
+        if self.limit.is_some_and(|n| self.sent >= n) {
+            self.finish();
         }
     }
 
@@ -555,6 +562,28 @@ mod tests {
             stream.clear();
         }
         assert!(decoded >= 11, "decoded {decoded} frames");
+        let _ = std::fs::remove_file(&out);
+    }
+
+    #[test]
+    fn a_frame_limit_gives_a_video_of_that_length() {
+        let path = temp("limited.mp4");
+        let mut v = VideoWriter::start(path.clone(), 25).expect("start");
+        v.limit = Some(50);
+        for i in 0..60 {
+            v.push(frame(i % 8, 32, 32));
+        }
+        assert_eq!(v.sent, 50, "frames past the limit are dropped");
+        let out = finish(v);
+        let bytes = std::fs::read(&out).expect("file");
+        let size = bytes.len() as u64;
+        let mp4 = mp4::Mp4Reader::read_header(Cursor::new(bytes), size).expect("mp4");
+        assert_eq!(mp4.tracks().get(&1).expect("track").sample_count(), 50);
+        assert_eq!(
+            mp4.duration(),
+            std::time::Duration::from_secs(2),
+            "50 / 25 fps"
+        );
         let _ = std::fs::remove_file(&out);
     }
 

@@ -1,5 +1,5 @@
 //! `PluginError`, the crate's one error type for failures that cross
-//! module boundaries (loading experts and datasets, choosing drivers,
+//! module boundaries (loading experts, students and datasets, choosing drivers,
 //! opening tasks, naming videos). Messages name the file, the field or the
 //! task, because they end up in the studio's message line.
 
@@ -85,6 +85,24 @@ pub enum PluginError {
         /// The manifest field at fault.
         field: &'static str,
         /// What is wrong.
+        message: String,
+    },
+    /// A student checkpoint could not be loaded.
+    #[error("student {}: {source}", dir.display())]
+    Student {
+        /// The student's folder.
+        dir: PathBuf,
+        /// The loader's reason (it names the file and field).
+        source: LearnError,
+    },
+    /// A student cannot drive a task (unknown task, other sizes).
+    #[error("the student in {} cannot drive {task}: {message}", dir.display())]
+    StudentFit {
+        /// The student's folder.
+        dir: PathBuf,
+        /// The viewport's task.
+        task: String,
+        /// Why not.
         message: String,
     },
     /// A video path with an unknown extension.

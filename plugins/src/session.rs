@@ -194,11 +194,12 @@ pub fn driver_name(choice: PolicyChoice) -> &'static str {
         PolicyChoice::Expert => "expert",
         PolicyChoice::Teleop => "teleop",
         PolicyChoice::Replay => "replay",
+        PolicyChoice::Student => "student",
     }
 }
 
 /// The driver a manifest names, if it can be restored (a replay needs its
-/// episode, which the manifest does not keep).
+/// episode and a student its folder, which the manifest does not keep).
 pub fn parse_driver(name: &str) -> Option<PolicyChoice> {
     [
         PolicyChoice::Zero,

@@ -240,8 +240,11 @@ fn apply(
                         source,
                     })?;
             let choice = PolicyChoice::of(&driver.policy);
+            let student = driver.student.clone();
             (*vp, *driver, *tl) = (new_vp, new_driver, new_tl);
-            // Keep the picked policy where the new task allows it.
+            // Keep the picked policy (and the loaded student) where the new
+            // task allows it.
+            driver.student = student;
             driver.choose(choice, &vp.env)?;
         }
         StudioCmd::SetPolicy(choice) => driver.choose(*choice, &vp.env)?,
@@ -250,6 +253,7 @@ fn apply(
             let replay = Replay::load(dir, *episode)?;
             if vp.env.task().spec.name != replay.task {
                 let task = &replay.task;
+                let student = driver.student.clone();
                 (*vp, *driver, *tl) =
                     studio
                         .viewport(task, replay.seed)
@@ -257,6 +261,7 @@ fn apply(
                             task: task.clone(),
                             source,
                         })?;
+                driver.student = student;
             }
             replay.check(&vp.env)?;
             vp.reset(replay.seed);

@@ -30,12 +30,14 @@ use crate::panels::policy_eye::{PolicyEyeView, color_image, policy_eye};
 use crate::panels::record::{RecordView, record};
 use crate::panels::replay::{ReplayPicker, ReplayStatus};
 use crate::panels::session::session;
+use crate::panels::students::{StudentsView, students};
 use crate::panels::tasks::{TaskBrowserView, task_browser};
 use crate::panels::teleop::{TeleopView, teleop};
 use crate::panels::viewports::{ViewportsView, overlay_toggles, viewport_bar};
 use crate::recorder::{EpisodeSink, RecordCmds, Recorder};
 use crate::session::{ActiveSession, SessionCmds};
 use crate::sim_step::Viewport;
+use crate::student::{StudentCmds, Students};
 use crate::studio::{Studio, StudioCmds};
 use crate::timeline::Timeline;
 use crate::viewports::{Focus, MAX_VIEWPORTS, Pane};
@@ -147,12 +149,14 @@ type ViewportView<'a> = (
 );
 
 /// What the split screen adds to the layout: the focus, the overlay
-/// toggles, the replay picker and one camera per pane.
+/// toggles, the replay and student pickers and one camera per pane.
 #[derive(SystemParam)]
 struct SplitUi<'w, 's> {
     focus: Res<'w, Focus>,
     overlay: Option<ResMut<'w, Overlay>>,
     picker: ResMut<'w, ReplayPicker>,
+    students: Option<ResMut<'w, Students>>,
+    student_cmds: Option<ResMut<'w, StudentCmds>>,
     cameras: Query<'w, 's, (&'static mut Camera, Option<&'static Pane>), With<OrbitCamera>>,
 }
 
@@ -195,6 +199,9 @@ fn draw(
     };
     eye.update(&ctx, id, vp, driver);
     split.picker.refresh(&studio.data_dir());
+    if let Some(st) = split.students.as_deref_mut() {
+        st.refresh(&studio.session_dir());
+    }
     let bar = ViewportsView {
         panes: panes
             .iter()
@@ -208,6 +215,7 @@ fn draw(
     let mut rec_out = Vec::new();
     let mut cap_out = Vec::new();
     let mut ses_out = Vec::new();
+    let mut stu_out = Vec::new();
     egui::Panel::left("tasks")
         .default_size(250.0)
         .show(&mut root, |ui| {
@@ -235,6 +243,18 @@ fn draw(
                 ui.separator();
                 controls(ui, &controls_view(vp, driver, tl, studio.speed), &mut out);
                 ui.separator();
+                if let Some(st) = split.students.as_deref_mut() {
+                    let v = StudentsView {
+                        found: st.found.clone(),
+                        loading: st.loading.clone(),
+                        driving: match &driver.policy {
+                            Policy::Student(s) => Some(s.ckpt.dir.clone()),
+                            _ => None,
+                        },
+                    };
+                    students(ui, &v, &mut st.typed, &mut stu_out);
+                    ui.separator();
+                }
                 if let (Some(rec), Some(sink)) = (recorder, sink.as_deref()) {
                     record(ui, &record_view(rec, sink, &studio), &mut rec_out);
                     ui.separator();
@@ -270,6 +290,9 @@ fn draw(
     }
     if let Some(sc) = session_cmds.as_mut() {
         sc.0.extend(ses_out);
+    }
+    if let Some(sc) = split.student_cmds.as_mut() {
+        sc.0.extend(stu_out);
     }
     let rects = pane_rects(free, panes.len());
     let key =
@@ -419,6 +442,7 @@ fn controls_view(vp: &Viewport, driver: &Driver, tl: &Timeline, speed: f32) -> C
         seed: vp.env.seed(),
         policy: PolicyChoice::of(&driver.policy),
         expert: driver.expert.as_ref().map(|_| ()).map_err(Clone::clone),
+        student: driver.student.as_ref().map(|s| s.name()),
         recorded: tl.range(),
         cursor: tl.cursor(),
     }

@@ -19,6 +19,8 @@ pub struct ControlsView {
     pub policy: PolicyChoice,
     /// `Err(why)` when the task has no usable expert.
     pub expert: Result<(), String>,
+    /// Name of the student loaded into the viewport, if one is.
+    pub student: Option<String>,
     /// First and last recorded steps of the episode.
     pub recorded: Option<(usize, usize)>,
     /// The step shown.
@@ -76,6 +78,11 @@ pub fn controls(ui: &mut egui::Ui, v: &ControlsView, cmds: &mut Vec<StudioCmd>) 
             });
             ui.selectable_value(&mut policy, PolicyChoice::Teleop, "teleop")
                 .on_hover_text("drive the hand from the keyboard and mouse");
+            let student = v.student.as_deref().unwrap_or("load one under Students");
+            ui.add_enabled_ui(v.student.is_some(), |ui| {
+                ui.selectable_value(&mut policy, PolicyChoice::Student, "student")
+                    .on_hover_text(student)
+            });
         });
         if policy != v.policy {
             cmds.push(StudioCmd::SetPolicy(policy));
@@ -109,6 +116,7 @@ mod tests {
             seed: 7,
             policy: PolicyChoice::Zero,
             expert: Err("no expert for reach-easy".into()),
+            student: Some("acgd-easy-100".into()),
             recorded: Some((0, 12)),
             cursor: 12,
         }
@@ -149,6 +157,10 @@ mod tests {
         assert_eq!(
             click("teleop", |ui, cmds| controls(ui, &v, cmds)),
             vec![StudioCmd::SetPolicy(PolicyChoice::Teleop)]
+        );
+        assert_eq!(
+            click("student", |ui, cmds| controls(ui, &v, cmds)),
+            vec![StudioCmd::SetPolicy(PolicyChoice::Student)]
         );
     }
 }

@@ -8,6 +8,7 @@ pub mod policy_eye;
 pub mod record;
 pub mod replay;
 pub mod session;
+pub mod students;
 pub mod tasks;
 pub mod teleop;
 pub mod viewports;
