@@ -122,7 +122,7 @@ impl Default for StudentConfig {
         Self {
             method: Method::Acgd,
             chunk: 8,
-            codes: 32,
+            codes: 128,
             code_width: 32,
             alpha: 1.0,
             usage_weight: 1.0,
@@ -131,12 +131,12 @@ impl Default for StudentConfig {
             width: 64,
             heads: 4,
             layers: 2,
-            decoder_layers: 1,
+            decoder_layers: 2,
             history: 3,
             tokenizer_steps: 3000,
             steps: 6000,
             batch: 128,
-            lr: 3e-4,
+            lr: 1e-3,
             encoder: EncoderConfig::default(),
             seed: 1,
         }
