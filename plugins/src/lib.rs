@@ -20,6 +20,7 @@ pub mod sim_step;
 pub mod student;
 pub mod studio;
 pub mod teleop;
+pub mod teleop_gamepad;
 pub mod timeline;
 pub mod ui;
 pub mod viewports;

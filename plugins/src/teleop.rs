@@ -19,9 +19,9 @@ use crate::error::PluginError;
 /// Wrist joints, in the order of [`HandCmd::wrist`].
 pub const WRIST: [&str; 6] = ["tx", "ty", "tz", "rx", "ry", "rz"];
 /// Action units per second while a wrist key is held: a full range in 2 s.
-const WRIST_RATE: f32 = 1.0;
+pub(crate) const WRIST_RATE: f32 = 1.0;
 /// Synergy units per second while a synergy key is held.
-const SYNERGY_RATE: f32 = 1.5;
+pub(crate) const SYNERGY_RATE: f32 = 1.5;
 /// Action units per pixel of a shift-drag.
 const DRAG_RATE: f32 = 0.004;
 /// Action units per wheel line with shift held.
@@ -282,13 +282,16 @@ pub fn key_input(
 }
 
 /// Moves the teleoperated hands of every viewport from the keyboard and
-/// mouse. Keys are ignored while egui wants them (a text field has focus),
-/// the mouse while it is over a panel.
+/// mouse, and from a gamepad with the `gamepad` feature. Keys are ignored
+/// while egui wants them (a text field has focus), the mouse while it is
+/// over a panel.
 pub struct TeleopPlugin;
 
 impl Plugin for TeleopPlugin {
     fn build(&self, app: &mut App) {
         app.add_systems(Update, read_input);
+        #[cfg(feature = "gamepad")]
+        app.add_plugins(crate::teleop_gamepad::GamepadTeleopPlugin);
     }
 }
 
