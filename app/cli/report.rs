@@ -101,7 +101,14 @@ fn describe(d: &Path, method: &str) -> (String, usize, String) {
         dexlearn::fsio::read_json::<dexlearn::student::StudentMeta>(&d.join("student.json"))
     {
         let n = max(&m.episodes_per_task);
-        return (method.to_string(), n, format!("{method} ({n} demos)"));
+        // Variants (other settings, `--out` elsewhere) keep their folder name.
+        let folder = d.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+        let label = if folder == format!("{method}-{}-{n}", m.suite) {
+            format!("{method} ({n} demos)")
+        } else {
+            format!("{method} [{folder}] ({n} demos)")
+        };
+        return (method.to_string(), n, label);
     }
     if let Ok(m) =
         dexlearn::fsio::read_json::<dexlearn::baselines::BcRnnMeta>(&d.join("bcrnn.json"))
@@ -350,7 +357,8 @@ fn best<'a>(entries: &'a [Entry], method: &str, tasks: &[String]) -> Option<&'a 
     entries
         .iter()
         .filter(|e| e.method == method && mean_over(e, tasks).is_some())
-        .max_by_key(|e| e.demos)
+        // The default-named run of a method beats its variants.
+        .max_by_key(|e| (e.name == format!("{}-{}-{}", e.method, e.report.suite, e.demos), e.demos))
 }
 
 pub fn run(a: ReportArgs) -> anyhow::Result<()> {
