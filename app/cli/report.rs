@@ -358,7 +358,12 @@ fn best<'a>(entries: &'a [Entry], method: &str, tasks: &[String]) -> Option<&'a 
         .iter()
         .filter(|e| e.method == method && mean_over(e, tasks).is_some())
         // The default-named run of a method beats its variants.
-        .max_by_key(|e| (e.name == format!("{}-{}-{}", e.method, e.report.suite, e.demos), e.demos))
+        .max_by_key(|e| {
+            (
+                e.name == format!("{}-{}-{}", e.method, e.report.suite, e.demos),
+                e.demos,
+            )
+        })
 }
 
 pub fn run(a: ReportArgs) -> anyhow::Result<()> {
