@@ -36,9 +36,15 @@ $D distill --method dagger "${N[@]}" --no-collect
 for M in act act-critic; do
   $D distill --method $M "${N[@]}" --no-collect "${ENC[@]}"
 done
+# PolyTask from regenerated, relabelled expert buffers (one-hot goals), and
+# its lifelong mode on dex5-easy (tasks arriving one by one, against
+# sequential fine-tuning; evaluated with 20 episodes per task and stage).
+$D distill --method polytask "${N[@]}"
+$D distill --method polytask --lifelong --suite dex5-easy --demos-per-task 100 --session "$S"
+$D eval --policy "$S/students/polytask-lifelong-dex5-easy-100" --episodes 20
 
 # 5. Evaluation (50 episodes per task, rendered goal images) and the report.
-for P in "$S"/students/*/; do
+for P in "$S"/students/*-dex10-100/; do
   $D eval --policy "$P" --suite dex10 --episodes 50
 done
 $D report --session "$S" --suite dex10
