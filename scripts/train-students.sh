@@ -40,6 +40,7 @@ done
 # its lifelong mode on dex5-easy (tasks arriving one by one, against
 # sequential fine-tuning; evaluated with 20 episodes per task and stage).
 $D distill --method polytask "${N[@]}"
+$D distill --method bc-rnn "${N[@]}" --no-collect
 $D distill --method polytask --lifelong --suite dex5-easy --demos-per-task 100 --session "$S"
 $D eval --policy "$S/students/polytask-lifelong-dex5-easy-100" --episodes 20
 
