@@ -51,19 +51,37 @@ impl TaskEval {
     }
 }
 
+/// A policy acting on images and proprioception for one episode.
+pub trait EpisodePolicy {
+    /// The action for this step.
+    fn act(&mut self, image: &[u8], proprio: &[f32]) -> Result<Vec<f32>>;
+}
+
+impl EpisodePolicy for StudentRollout {
+    fn act(&mut self, image: &[u8], proprio: &[f32]) -> Result<Vec<f32>> {
+        StudentRollout::act(self, image, proprio)
+    }
+}
+
+/// Starts an episode's policy from its goal image.
+pub type StartEpisode<'a> = dyn Fn(&[u8]) -> Result<Box<dyn EpisodePolicy>> + Sync + 'a;
+
 /// Roll `episodes` evaluation episodes of `task` (seeds `base..` in the
-/// evaluation domain) in parallel; `done()` is called after each.
-pub fn evaluate_student(
+/// evaluation domain) in parallel with `image_size` images; `done()` after
+/// each.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_with(
     catalog: &Catalog,
-    student: &Arc<Student>,
     task: &str,
+    image_size: usize,
     episodes: usize,
     base: u64,
     goal: &GoalSource,
+    start: &StartEpisode<'_>,
     done: &(dyn Fn() + Sync),
 ) -> Result<TaskEval> {
     let cfg = EnvConfig {
-        image_size: student.meta.dims.image,
+        image_size,
         render: true,
         ..EnvConfig::default()
     };
@@ -79,14 +97,13 @@ pub fn evaluate_student(
                 })?;
                 let mut obs = env.reset(domain_seed(SeedDomain::Eval, base, i));
                 let goal_image = match goal {
-                    GoalSource::Rendered => obs.goal_image.rgb.clone(),
                     GoalSource::Demo(g) if !g.is_empty() => g[i % g.len()].clone(),
-                    GoalSource::Demo(_) => obs.goal_image.rgb.clone(),
+                    _ => obs.goal_image.rgb.clone(),
                 };
-                let mut roll = StudentRollout::new(Arc::clone(student), task, &goal_image)?;
+                let mut policy = start(&goal_image)?;
                 let (mut ret, mut solved, mut steps) = (0.0, false, 0);
                 loop {
-                    let a = roll.act(&obs.image.rgb, &obs.proprio)?;
+                    let a = policy.act(&obs.image.rgb, &obs.proprio)?;
                     let s = env.step(&a)?;
                     ret += f64::from(s.reward);
                     solved |= s.info.solved;
@@ -107,4 +124,22 @@ pub fn evaluate_student(
         returns: logs.iter().map(|l| l.1).collect(),
         steps: logs.iter().map(|l| l.2).sum(),
     })
+}
+
+/// Roll `episodes` evaluation episodes of `task` (seeds `base..` in the
+/// evaluation domain) in parallel; `done()` is called after each.
+pub fn evaluate_student(
+    catalog: &Catalog,
+    student: &Arc<Student>,
+    task: &str,
+    episodes: usize,
+    base: u64,
+    goal: &GoalSource,
+    done: &(dyn Fn() + Sync),
+) -> Result<TaskEval> {
+    let start = |g: &[u8]| -> Result<Box<dyn EpisodePolicy>> {
+        Ok(Box::new(StudentRollout::new(Arc::clone(student), task, g)?))
+    };
+    let size = student.meta.dims.image;
+    evaluate_with(catalog, task, size, episodes, base, goal, &start, done)
 }
