@@ -398,14 +398,9 @@ fn ask_path(cmd: CaptureCmd, default: PathBuf) -> Receiver<Option<CaptureCmd>> {
 
 fn poll(mut cap: ResMut<Capture>, mut cmds: ResMut<CaptureCmds>) {
     let cap = &mut *cap;
-    cap.dialogs.retain(|rx| match rx.try_recv() {
-        Ok(answer) => {
-            cmds.0.extend(answer);
-            false
-        }
-        Err(TryRecvError::Empty) => true,
-        Err(TryRecvError::Disconnected) => false,
-    });
+    for answer in crate::jobs::drain_finished(&mut cap.dialogs) {
+        cmds.0.extend(answer);
+    }
     for r in cap.saved.1.try_iter() {
         cap.pending = cap.pending.saturating_sub(1);
         log_outcome(&r);

@@ -8,6 +8,7 @@ pub mod capture;
 pub mod driver;
 pub mod encode;
 pub mod error;
+mod jobs;
 pub mod orbit_camera;
 pub mod overlay;
 pub mod panels;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
-use crossbeam_channel::{Receiver, TryRecvError, unbounded};
+use crossbeam_channel::{Receiver, unbounded};
 use dexlearn::session::{Recent, Session, ViewState, absolute};
 
 use crate::driver::{Driver, PolicyChoice};
@@ -247,15 +247,7 @@ fn poll(
     mut cmds: ResMut<SessionCmds>,
 ) {
     let Some(mut state) = state else { return };
-    let mut done = Vec::new();
-    state.jobs.retain(|rx| match rx.try_recv() {
-        Ok(d) => {
-            done.push(d);
-            false
-        }
-        Err(TryRecvError::Empty) => true,
-        Err(TryRecvError::Disconnected) => false,
-    });
+    let done = crate::jobs::drain_finished(&mut state.jobs);
     for d in done {
         match d {
             Done::Asked(answer) => cmds.0.extend(answer),

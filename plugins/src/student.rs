@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bevy::prelude::*;
-use crossbeam_channel::{Receiver, TryRecvError, unbounded};
+use crossbeam_channel::{Receiver, unbounded};
 use dexlearn::student::{Student, StudentRollout};
 use dexsim::Env;
 
@@ -254,15 +254,7 @@ fn poll(
     mut studio: ResMut<Studio>,
     mut viewports: Query<(&Viewport, &mut Driver)>,
 ) {
-    let mut done = Vec::new();
-    students.jobs.retain(|rx| match rx.try_recv() {
-        Ok(d) => {
-            done.push(d);
-            false
-        }
-        Err(TryRecvError::Empty) => true,
-        Err(TryRecvError::Disconnected) => false,
-    });
+    let done = crate::jobs::drain_finished(&mut students.jobs);
     for d in done {
         match d {
             Done::Picked(dir) => cmds.0.extend(dir.map(StudentCmd::Load)),
