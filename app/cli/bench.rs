@@ -206,23 +206,25 @@ fn run_peer(scene: &std::path::Path, frame_skip: usize, seconds: f64) -> Peer {
         "--seconds",
         &seconds.to_string(),
     ]);
-    match cmd.output() {
-        Err(e) => Peer {
-            skipped: Some(format!("cannot run python3 ({e})")),
-            ..Peer::default()
-        },
-        Ok(out) if !out.status.success() => Peer {
-            skipped: Some(format!(
-                "peer failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )),
-            ..Peer::default()
-        },
-        Ok(out) => serde_json::from_slice(&out.stdout).unwrap_or_else(|e| Peer {
-            skipped: Some(format!("unreadable peer output ({e})")),
-            ..Peer::default()
-        }),
+    peer_json(cmd.output()).unwrap_or_else(|why| Peer {
+        skipped: Some(why),
+        ..Peer::default()
+    })
+}
+
+/// A peer script's JSON on stdout, or why there is none (python missing,
+/// the script failed, unreadable output).
+pub(super) fn peer_json<T: serde::de::DeserializeOwned>(
+    out: std::io::Result<std::process::Output>,
+) -> Result<T, String> {
+    let o = out.map_err(|e| format!("cannot run python3 ({e})"))?;
+    if !o.status.success() {
+        return Err(format!(
+            "peer failed: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ));
     }
+    serde_json::from_slice(&o.stdout).map_err(|e| format!("unreadable peer output ({e})"))
 }
 
 fn which(bin: &str) -> bool {

@@ -278,23 +278,10 @@ fn run_peer(a: &StudentArgs, cfg: &StudentConfig, expert: &Expert) -> PeerOut {
         .args(arg("iters", a.iters))
         .args(["--threads", &threads.join(",")])
         .output();
-    match out {
-        Err(e) => PeerOut {
-            skipped: Some(format!("cannot run python3 ({e})")),
-            ..PeerOut::default()
-        },
-        Ok(o) if !o.status.success() => PeerOut {
-            skipped: Some(format!(
-                "peer failed: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            )),
-            ..PeerOut::default()
-        },
-        Ok(o) => serde_json::from_slice(&o.stdout).unwrap_or_else(|e| PeerOut {
-            skipped: Some(format!("unreadable peer output ({e})")),
-            ..PeerOut::default()
-        }),
-    }
+    super::peer_json(out).unwrap_or_else(|why| PeerOut {
+        skipped: Some(why),
+        ..PeerOut::default()
+    })
 }
 
 pub fn run(a: StudentArgs) -> anyhow::Result<()> {
