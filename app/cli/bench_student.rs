@@ -237,7 +237,7 @@ fn measure_steps(
         let (total, pred, _) = bc_loss(&nets, &bt, &target)?;
         // As `policy_step`: the chunk's first action through the critic.
         let first = pred.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
-        let d = (critic_sum(expert, &states, &first, 1.0)? / b as f64)?;
+        let d = (critic_sum(expert, &states, &first, None, 1.0)? / b as f64)?;
         std::hint::black_box(d.to_scalar::<f32>()?);
         let total = (total + d)?;
         std::hint::black_box(total.to_scalar::<f32>()?);

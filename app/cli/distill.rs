@@ -15,7 +15,7 @@ use dexlearn::Control;
 use dexlearn::collect::{CollectConfig, collect};
 use dexlearn::data::Dataset;
 use dexlearn::student::{
-    Corpus, DistillJob, DistillProgress, Method, Stage, Student, StudentConfig, distill,
+    Corpus, CriticSpan, DistillJob, DistillProgress, Method, Stage, Student, StudentConfig, distill,
 };
 use dexsim::Catalog;
 use serde::Serialize;
@@ -62,6 +62,16 @@ pub enum GoalModeArg {
     Onehot,
     /// The features of the episode's goal image.
     Image,
+}
+
+/// Which decoded actions the critic grades (`StudentConfig::critic_span`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CriticSpanArg {
+    /// The chunk's first action (the paper).
+    First,
+    /// Every action of the chunk at its own dataset state, weighted like
+    /// temporal ensembling.
+    Chunk,
 }
 
 #[derive(clap::Args, Debug)]
@@ -117,6 +127,9 @@ pub struct DistillArgs {
     /// Weight α of the behaviour-cloning loss against L_distill.
     #[arg(long)]
     alpha: Option<f32>,
+    /// Which decoded actions L_distill grades [default: first].
+    #[arg(long, value_enum)]
+    critic_span: Option<CriticSpanArg>,
     /// Chunk length k.
     #[arg(long)]
     chunk: Option<usize>,
@@ -205,6 +218,12 @@ fn config(a: &DistillArgs) -> anyhow::Result<StudentConfig> {
          batch => batch, lr => lr);
     if let Some(s) = a.encoder_steps {
         c.encoder.steps = s;
+    }
+    if let Some(span) = a.critic_span {
+        c.critic_span = match span {
+            CriticSpanArg::First => CriticSpan::First,
+            CriticSpanArg::Chunk => CriticSpan::Chunk,
+        };
     }
     c.validate()?;
     Ok(c)

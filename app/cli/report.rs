@@ -358,12 +358,13 @@ fn best<'a>(entries: &'a [Entry], method: &str, tasks: &[String]) -> Option<&'a 
         .iter()
         .filter(|e| e.method == method && mean_over(e, tasks).is_some())
         // The default-named run of a method beats its variants.
-        .max_by_key(|e| {
-            (
-                e.name == format!("{}-{}-{}", e.method, e.report.suite, e.demos),
-                e.demos,
-            )
-        })
+        .max_by_key(|e| (default_named(e), e.demos))
+}
+
+/// The run sits in the folder `distill` names by default
+/// (`<method>-<suite>-<demos>`), rather than a variant's `--out`.
+fn default_named(e: &Entry) -> bool {
+    e.name == format!("{}-{}-{}", e.method, e.report.suite, e.demos)
 }
 
 pub fn run(a: ReportArgs) -> anyhow::Result<()> {
@@ -432,7 +433,9 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     let mut figures = Vec::new();
     let mut scaling: BTreeMap<(String, usize), Vec<f32>> = BTreeMap::new();
     let suites = ["dex5-easy", "dex5-hard", "dex10"];
-    for e in &entries {
+    // Default-named runs only: a variant (`acgd-a0.3-…`) would overwrite
+    // its method's bar.
+    for e in entries.iter().filter(|e| default_named(e)) {
         let row = suites
             .iter()
             .map(|s| {

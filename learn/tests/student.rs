@@ -13,8 +13,10 @@ use dexlearn::student::eval::{GoalSource, evaluate_student};
 use dexlearn::student::loss;
 use dexlearn::student::model::{Dims, StudentNets};
 use dexlearn::student::policy::{ensemble, ensemble_weights};
+use dexlearn::student::train::distill_term;
 use dexlearn::student::{
-    Corpus, DistillJob, EncoderConfig, Method, Student, StudentConfig, StudentRollout, distill,
+    Corpus, CriticSpan, DistillJob, EncoderConfig, Method, Student, StudentConfig, StudentRollout,
+    distill,
 };
 use dexlearn::train::Control;
 use dexsim::Catalog;
@@ -224,6 +226,64 @@ fn distill_gradient_reaches_the_latent_encoder() {
         .expect("L_distill must reach the latent encoder");
     let norm: f32 = g.sqr().unwrap().sum_all().unwrap().to_scalar().unwrap();
     assert!(norm > 0.0, "gradient of L_distill on lat.out is zero");
+}
+
+/// `L_distill`'s gradient on each chunk position of the decoded actions.
+fn position_gradients(span: CriticSpan) -> Vec<f32> {
+    let corpus = Corpus::load(dataset(), &tasks(), 12).expect("mini corpus");
+    let critics: Vec<Option<Expert>> = corpus
+        .tasks
+        .iter()
+        .map(|t| Expert::load(&expert_dir(None, t)).ok())
+        .collect();
+    let cfg = StudentConfig {
+        critic_span: span,
+        eta: 2.0,
+        ..tiny_config(Method::Acgd)
+    };
+    let (k, a) = (cfg.chunk, corpus.dims.action);
+    // Frames at the start of episodes, so every position has its own state.
+    let idx: Vec<usize> = corpus.episodes.iter().map(|e| e.start).collect();
+    let pred = Var::zeros((idx.len(), k, a), candle_core::DType::F32, &Device::Cpu).expect("pred");
+    let norms = vec![1.0; corpus.tasks.len()];
+    let d = distill_term(&corpus, &norms, &idx, pred.as_tensor(), &critics, &cfg)
+        .expect("distill term")
+        .expect("both tasks have critics");
+    let g = d.backward().expect("backward");
+    let g = g.get(pred.as_tensor()).expect("gradient on the actions");
+    (0..k)
+        .map(|j| {
+            g.narrow(1, j, 1)
+                .and_then(|t| t.sqr())
+                .and_then(|t| t.sum_all())
+                .and_then(|t| t.to_scalar::<f32>())
+                .expect("position norm")
+                .sqrt()
+        })
+        .collect()
+}
+
+#[test]
+fn critic_span_first_grades_only_the_first_action() {
+    let g = position_gradients(CriticSpan::First);
+    assert!(g[0] > 0.0, "the first action must be graded: {g:?}");
+    assert!(
+        g[1..].iter().all(|&v| v == 0.0),
+        "later actions graded: {g:?}"
+    );
+}
+
+#[test]
+fn critic_span_chunk_grades_every_action() {
+    let g = position_gradients(CriticSpan::Chunk);
+    assert!(g.iter().all(|&v| v > 0.0), "every position graded: {g:?}");
+    // Position weights decay like exp(-η j): with η = 2 the last of four
+    // carries 1/400 of the first's, far beyond what the differing states
+    // can undo.
+    assert!(
+        g[0] > g[g.len() - 1],
+        "weights decay along the chunk: {g:?}"
+    );
 }
 
 /// A two-task dataset from the shipped experts, collected once per run.

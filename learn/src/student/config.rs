@@ -43,6 +43,21 @@ impl Method {
     }
 }
 
+/// Which decoded actions `L_distill` grades.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CriticSpan {
+    /// The chunk's first action `â_t` at `s_t` (METHOD §5, as the paper
+    /// writes it).
+    #[default]
+    First,
+    /// Every action `â_{t+j}` of the chunk at the dataset's `s_{t+j}`,
+    /// weighted `exp(-η j)` (normalised) as temporal ensembling weighs
+    /// them: the executed action mixes every position of the last `k`
+    /// chunks, and the first position alone carries a fraction of it.
+    Chunk,
+}
+
 /// Image encoder shape and pre-training schedule.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -91,6 +106,8 @@ pub struct StudentConfig {
     pub usage_weight: f32,
     /// Temporal-ensembling decay `η`.
     pub eta: f32,
+    /// Which decoded actions the critic grades.
+    pub critic_span: CriticSpan,
     /// KL weight of the CVAE baselines.
     pub kl_weight: f32,
     /// Transformer width.
@@ -127,6 +144,7 @@ impl Default for StudentConfig {
             alpha: 1.0,
             usage_weight: 1.0,
             eta: 0.1,
+            critic_span: CriticSpan::First,
             kl_weight: 10.0,
             width: 64,
             heads: 4,

@@ -15,7 +15,7 @@ use crate::error::{LearnError, Result};
 use crate::expert::{Expert, read_tensors, write_tensors};
 use crate::fsio::{file_hash, read_json, write_json};
 use crate::student::ckpt::{Student, StudentMeta, load_vars};
-use crate::student::config::StudentConfig;
+use crate::student::config::{CriticSpan, StudentConfig};
 use crate::student::corpus::{Corpus, normalise};
 use crate::student::encoder::{self, PretrainData, encode_all, named_vars};
 use crate::student::loss;
@@ -504,15 +504,26 @@ fn assign_codes(nets: &StudentNets, c: &Corpus, cfg: &StudentConfig) -> Result<V
     Ok(out)
 }
 
-/// `-mean(Q_task(s, â_t) / norm_task)` over the rows whose task has a
-/// critic; rows without one contribute 0.
-fn distill_term(
+/// `-mean(Q_task(s, â) / norm_task)` over the rows whose task has a
+/// critic (rows without one contribute 0). `pred` is the decoded chunk
+/// `[B, k, A]` for the corpus frames `idx`; `cfg.critic_span` says which
+/// of its actions are graded; `q_norms` holds each slot's constant.
+pub fn distill_term(
     c: &Corpus,
-    prep: &Prepared,
+    q_norms: &[f32],
     idx: &[usize],
-    first: &Tensor,
+    pred: &Tensor,
     critics: &[Option<Expert>],
+    cfg: &StudentConfig,
 ) -> Result<Option<Tensor>> {
+    // DAgger's relabelled chunks were not executed from the dataset's next
+    // states, so only their first action has a state to be graded at.
+    let span = match cfg.critic_span {
+        CriticSpan::Chunk if c.chunk_labels.is_empty() => cfg.chunk,
+        _ => 1,
+    };
+    let w = crate::student::policy::ensemble_weights(span, cfg.eta);
+    let total: f32 = w.iter().sum();
     let mut sum: Option<Tensor> = None;
     for (slot, critic) in critics.iter().enumerate() {
         let Some(expert) = critic else { continue };
@@ -525,12 +536,25 @@ fn distill_term(
         if rows.is_empty() {
             continue;
         }
-        let states: Vec<f32> = rows
-            .iter()
-            .flat_map(|&r| c.state(idx[r as usize]).to_vec())
-            .collect();
-        let a = first.index_select(&Tensor::new(rows.as_slice(), &Device::Cpu)?, 0)?;
-        let part = critic_sum(expert, &states, &a, prep.q_norms[slot])?;
+        // Row-major over (row, position): frame i + j, clamped to its
+        // episode's last frame like the chunk labels are.
+        let mut states = Vec::new();
+        let mut weights = Vec::with_capacity(rows.len() * span);
+        for &r in &rows {
+            let i = idx[r as usize];
+            let end = c.episodes[c.episode[i] as usize].end;
+            for (j, wj) in w.iter().enumerate() {
+                states.extend_from_slice(c.state((i + j).min(end - 1)));
+                weights.push(wj / total);
+            }
+        }
+        let a = pred
+            .index_select(&Tensor::new(rows.as_slice(), &Device::Cpu)?, 0)?
+            .narrow(1, 0, span)?
+            .reshape((rows.len() * span, c.dims.action))?
+            .contiguous()?;
+        let w = Tensor::from_vec(weights, rows.len() * span, &Device::Cpu)?;
+        let part = critic_sum(expert, &states, &a, Some(&w), q_norms[slot])?;
         sum = Some(match sum {
             Some(acc) => (acc + part)?,
             None => part,
@@ -554,12 +578,11 @@ fn policy_step(
     let bt = batch(c, prep, idx, cfg)?;
     let target: Vec<u32> = idx.iter().map(|&i| codes[i]).collect();
     let (mut total, pred, mut terms) = bc_loss(nets, &bt, &target)?;
-    if cfg.method.critic() {
-        let first = pred.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
-        if let Some(d) = distill_term(c, prep, idx, &first, critics)? {
-            terms.distill = scalar(&d)?;
-            total = (total + d)?;
-        }
+    if cfg.method.critic()
+        && let Some(d) = distill_term(c, &prep.q_norms, idx, &pred, critics, cfg)?
+    {
+        terms.distill = scalar(&d)?;
+        total = (total + d)?;
     }
     terms.total = scalar(&total)?;
     Ok((total, terms))
@@ -588,11 +611,21 @@ pub fn bc_loss(nets: &StudentNets, bt: &Batch, target: &[u32]) -> Result<(Tensor
     Ok((total, pred, terms))
 }
 
-/// One task's `-Σ Q(s, a) / norm` over its rows (raw states row by row,
-/// actions `[n, A]`), differentiable in the actions only.
-pub fn critic_sum(expert: &Expert, states: &[f32], actions: &Tensor, norm: f32) -> Result<Tensor> {
+/// One task's `-Σ w·Q(s, a) / norm` over its rows (raw states row by
+/// row, actions `[n, A]`, weights `[n]` or 1), differentiable in the
+/// actions only.
+pub fn critic_sum(
+    expert: &Expert,
+    states: &[f32],
+    actions: &Tensor,
+    weights: Option<&Tensor>,
+    norm: f32,
+) -> Result<Tensor> {
     let s = expert.state_tensor(states)?;
-    let q = expert.nets().q_min_frozen(&s, actions)?;
+    let mut q = expert.nets().q_min_frozen(&s, actions)?;
+    if let Some(w) = weights {
+        q = (q * w)?;
+    }
     Ok((q.sum_all()? / f64::from(norm))?.neg()?)
 }
 
@@ -623,12 +656,8 @@ fn cvae_step(
     if cfg.method.critic() {
         // The test-time action: decoded from the prior's mean.
         let z0 = loss::prior_mean(idx.len(), cfg.code_width)?;
-        let first = nets
-            .decode(&z0, &ctx, Some(&seen))?
-            .narrow(1, 0, 1)?
-            .squeeze(1)?
-            .contiguous()?;
-        if let Some(d) = distill_term(c, prep, idx, &first, critics)? {
+        let decoded = nets.decode(&z0, &ctx, Some(&seen))?;
+        if let Some(d) = distill_term(c, &prep.q_norms, idx, &decoded, critics, cfg)? {
             terms.distill = scalar(&d)?;
             total = (total + d)?;
         }
