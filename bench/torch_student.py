@@ -30,6 +30,7 @@ def main():
     p.add_argument("--channels", default="16,32,64,64")
     p.add_argument("--image", type=int, default=64)
     p.add_argument("--eta", type=float, default=0.1)
+    p.add_argument("--span", type=int, default=8, help="chunk rows the critic grades")
     p.add_argument("--critic-state", type=int, default=69)
     p.add_argument("--critic-hidden", default="128,128")
     p.add_argument("--batch", type=int, default=128)
@@ -228,7 +229,10 @@ def main():
         img = torch.rand(b, a.features, generator=g) * 2 - 1
         gl = torch.rand(b, a.features, generator=g) * 2 - 1
         target = torch.randint(0, a.codes, (b,), generator=g)
-        states = torch.rand(b, a.critic_state, generator=g) * 2 - 1
+        span = a.span
+        states = torch.rand(b * span, a.critic_state, generator=g) * 2 - 1
+        w = torch.exp(-a.eta * torch.arange(span, dtype=torch.float32))
+        weights = (w / w.sum()).repeat(b)
         s_mean, s_std = torch.zeros(a.critic_state), torch.ones(a.critic_state)
 
         def bc_loss():
@@ -250,9 +254,10 @@ def main():
             def step():
                 total, pred = bc_loss()
                 if with_critic:
-                    sa = torch.cat([(states - s_mean) / s_std, pred[:, 0]], 1)
+                    graded = pred[:, :span].reshape(b * span, a.action)
+                    sa = torch.cat([(states - s_mean) / s_std, graded], 1)
                     q = torch.minimum(q1(sa), q2(sa)).squeeze(1)
-                    dist = -(q.sum() / 1.0) / b
+                    dist = -((q * weights).sum() / 1.0) / b
                     dist.item()
                     total = total + dist
                 total.item()

@@ -9,8 +9,9 @@ use candle_core::{Device, Tensor};
 use dexlearn::Expert;
 use dexlearn::adam::{Adam, AdamConfig};
 use dexlearn::student::model::{Dims, StudentNets, VarGroup};
+use dexlearn::student::policy::ensemble_weights;
 use dexlearn::student::train::{Batch, bc_loss, critic_sum};
-use dexlearn::student::{Student, StudentConfig, StudentMeta, StudentRollout};
+use dexlearn::student::{CriticSpan, Student, StudentConfig, StudentMeta, StudentRollout};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -193,6 +194,14 @@ fn measure_act(a: &StudentArgs, cfg: &StudentConfig) -> anyhow::Result<ActTimes>
     })
 }
 
+/// Chunk rows the critic grades.
+fn span_of(cfg: &StudentConfig) -> usize {
+    match cfg.critic_span {
+        CriticSpan::Chunk => cfg.chunk,
+        CriticSpan::First => 1,
+    }
+}
+
 /// BC and ACGD stage (b) steps on a random cached-feature batch.
 fn measure_steps(
     a: &StudentArgs,
@@ -220,7 +229,14 @@ fn measure_steps(
     let target: Vec<u32> = (0..b)
         .map(|_| rng.random_range(0..cfg.codes as u32))
         .collect();
-    let states = random(&mut rng, b * expert.meta.state_dim);
+    // One state per graded action (`critic_span`: the whole chunk), and
+    // the ensembling weights of the chunk's rows.
+    let span = span_of(cfg);
+    let states = random(&mut rng, b * span * expert.meta.state_dim);
+    let w = ensemble_weights(span, cfg.eta);
+    let sum: f32 = w.iter().sum();
+    let weights: Vec<f32> = (0..b).flat_map(|_| w.iter().map(|v| v / sum)).collect();
+    let weights = Tensor::from_vec(weights, b * span, dev)?;
     let opt_cfg = AdamConfig {
         lr: cfg.lr,
         ..AdamConfig::default()
@@ -235,9 +251,12 @@ fn measure_steps(
     let mut opt = Adam::new(nets.vars(VarGroup::Policy), opt_cfg);
     let acgd_ms = time_ms(a.iters, || {
         let (total, pred, _) = bc_loss(&nets, &bt, &target)?;
-        // As `policy_step`: the chunk's first action through the critic.
-        let first = pred.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
-        let d = (critic_sum(expert, &states, &first, None, 1.0)? / b as f64)?;
+        // As `distill_term`: the graded rows of the chunk through the critic.
+        let graded = pred
+            .narrow(1, 0, span)?
+            .reshape((b * span, a.action))?
+            .contiguous()?;
+        let d = (critic_sum(expert, &states, &graded, Some(&weights), 1.0)? / b as f64)?;
         std::hint::black_box(d.to_scalar::<f32>()?);
         let total = (total + d)?;
         std::hint::black_box(total.to_scalar::<f32>()?);
@@ -269,6 +288,8 @@ fn run_peer(a: &StudentArgs, cfg: &StudentConfig, expert: &Expert) -> PeerOut {
         .args(arg("layers", cfg.layers))
         .args(arg("decoder-layers", cfg.decoder_layers))
         .args(arg("chunk", cfg.chunk))
+        .args(arg("span", span_of(cfg)))
+        .args(["--eta", &cfg.eta.to_string()])
         .args(arg("codes", cfg.codes))
         .args(arg("code-width", cfg.code_width))
         .args(arg("features", cfg.encoder.features))

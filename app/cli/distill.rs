@@ -127,7 +127,7 @@ pub struct DistillArgs {
     /// Weight α of the behaviour-cloning loss against L_distill.
     #[arg(long)]
     alpha: Option<f32>,
-    /// Which decoded actions L_distill grades [default: first].
+    /// Which decoded actions L_distill grades [default: chunk].
     #[arg(long, value_enum)]
     critic_span: Option<CriticSpanArg>,
     /// Chunk length k.

@@ -18,6 +18,8 @@ use super::expert_eval::critic_rows;
 use crate::output::emit;
 use crate::plot::{BarGroup, XySeries, bars, xy_lines};
 
+mod seeds;
+
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
     /// Session whose `students/*/eval-*.json` are tabulated.
@@ -36,6 +38,10 @@ pub struct ReportArgs {
     /// Held-out expert episodes per task for the expert row.
     #[arg(long, default_value_t = 50)]
     expert_episodes: usize,
+    /// Demonstrations per task of the students Table II and the critic
+    /// figure compare (another count where a method has none at this one).
+    #[arg(long, default_value_t = 100)]
+    demos: usize,
     /// Folder for report.md and the figures (default <session>/report).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -57,6 +63,9 @@ struct Entry {
     /// Row label of the tables.
     label: String,
     report: EvalReport,
+    /// Student setting (config without seed) and seed, for the seeds table.
+    #[serde(skip)]
+    setting: Option<(String, u64)>,
 }
 
 /// A policy's effective number of tasks on the report's tasks.
@@ -90,6 +99,7 @@ struct Report {
     markdown: String,
     figures: Vec<String>,
     students: Vec<Entry>,
+    seeds: Vec<seeds::SeedGroup>,
     polytask: PolyTaskSection,
 }
 
@@ -174,6 +184,7 @@ fn load_entries(session: &Path, goal: GoalArg) -> anyhow::Result<Vec<Entry>> {
                 demos,
                 label,
                 report,
+                setting: seeds::setting(&d),
             });
         }
     }
@@ -352,13 +363,19 @@ fn cell(v: Option<f64>) -> String {
     v.map_or("—".into(), |v| format!("{v:.2}"))
 }
 
-/// The entry with the most demonstrations for `method` covering `tasks`.
-fn best<'a>(entries: &'a [Entry], method: &str, tasks: &[String]) -> Option<&'a Entry> {
+/// The entry for `method` covering `tasks`: trained on `demos`
+/// demonstrations per task where one is, the default-named run before its
+/// variants, then the most demonstrations.
+fn best<'a>(
+    entries: &'a [Entry],
+    method: &str,
+    tasks: &[String],
+    demos: usize,
+) -> Option<&'a Entry> {
     entries
         .iter()
         .filter(|e| e.method == method && mean_over(e, tasks).is_some())
-        // The default-named run of a method beats its variants.
-        .max_by_key(|e| (default_named(e), e.demos))
+        .max_by_key(|e| (e.demos == demos, default_named(e), e.demos))
 }
 
 /// The run sits in the folder `distill` names by default
@@ -412,15 +429,17 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
         md += &format!("{} |\n", cell(mean_over(e, &tasks)));
     }
 
-    // Table II: VQ-VAE vs vanilla x critic / none / DAgger.
-    md += "\n## Table II: mean success, VQ-VAE vs vanilla latent\n\n| latent | suite | critic | none | DAgger |\n|---|---|---|---|---|\n";
+    // Table II: VQ-VAE vs vanilla x critic / none / DAgger, where any
+    // policy was evaluated on those suites.
+    let mut rows = String::new();
+    let mut any = false;
     for suite in ["dex5-easy", "dex5-hard"] {
         let st: Vec<String> = catalog.suite(suite)?.to_vec();
         for (latent, critic, none) in [("VQ-VAE", "acgd", "bc"), ("vanilla", "act-critic", "act")] {
-            let c = best(&entries, critic, &st).and_then(|e| mean_over(e, &st));
-            let n = best(&entries, none, &st).and_then(|e| mean_over(e, &st));
-            let d = best(&entries, &format!("dagger-{none}"), &st).and_then(|e| mean_over(e, &st));
-            md += &format!(
+            let pick = |m: &str| best(&entries, m, &st, a.demos).and_then(|e| mean_over(e, &st));
+            let (c, n, d) = (pick(critic), pick(none), pick(&format!("dagger-{none}")));
+            any |= c.is_some() || n.is_some() || d.is_some();
+            rows += &format!(
                 "| {latent} | {suite} | {} | {} | {} |\n",
                 cell(c),
                 cell(n),
@@ -428,6 +447,23 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
             );
         }
     }
+    if any {
+        md += "\n## Table II: mean success, VQ-VAE vs vanilla latent\n\n| latent | suite | critic | none | DAgger |\n|---|---|---|---|---|\n";
+        md += &rows;
+    }
+
+    // Seeds: settings trained more than once.
+    let members: Vec<seeds::Member> = entries
+        .iter()
+        .map(|e| seeds::Member {
+            label: &e.label,
+            default_named: default_named(e),
+            setting: e.setting.as_ref(),
+            mean: mean_over(e, &tasks),
+        })
+        .collect();
+    let seed_groups = seeds::groups(&members);
+    md += &seeds::markdown(&seed_groups);
 
     // Scaling: mean success by demonstrations, per suite and method.
     let mut figures = Vec::new();
@@ -467,8 +503,8 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     }
 
     // Critic error against ACGD's gain over BC, per task.
-    let acgd = best(&entries, "acgd", &tasks);
-    let bc = best(&entries, "bc", &tasks);
+    let acgd = best(&entries, "acgd", &tasks, a.demos);
+    let bc = best(&entries, "bc", &tasks, a.demos);
     if let (Some(acgd), Some(bc)) = (acgd, bc) {
         md += "\n## Critic error against ACGD's gain over BC\n\n| task | critic error | ACGD − BC |\n|---|---|---|\n";
         let mut groups = Vec::new();
@@ -511,6 +547,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
         markdown: md,
         figures,
         students: entries,
+        seeds: seed_groups,
         polytask,
     };
     emit(a.json, &report, |r| {
