@@ -24,18 +24,38 @@ $D distill --method bc "${N[@]}" --config scripts/student-v0.toml --out "$S/stud
 $D distill --method acgd "${N[@]}" --no-collect --config scripts/student-v0.toml "${ENC[@]}" \
   --out "$S/students/acgd-v0-dex10-100"
 
-# 3. The shipped BC and ACGD students (default settings), on that encoder.
+# 3. The shipped BC and ACGD students (default settings), on that encoder,
+#    and ACGD variants: the critic on the first action only (the paper's
+#    L_distill, the default before --critic-span), and other weights α.
 $D distill --method bc "${N[@]}" --no-collect "${ENC[@]}"
 $D distill --method acgd "${N[@]}" --no-collect "${ENC[@]}"
-$D distill --method acgd "${N[@]}" --no-collect "${ENC[@]}" --alpha 0.3 \
+$D distill --method acgd "${N[@]}" --no-collect "${ENC[@]}" --critic-span first \
+  --out "$S/students/acgd-first-dex10-100"
+$D distill --method acgd "${N[@]}" --no-collect "${ENC[@]}" --critic-span first --alpha 0.3 \
   --out "$S/students/acgd-a0.3-dex10-100"
+for A in 0.5 2; do
+  $D distill --method acgd "${N[@]}" --no-collect "${ENC[@]}" --alpha $A \
+    --out "$S/students/acgd-a$A-dex10-100"
+done
+# The pair with a cosine learning-rate schedule (not the default: worse).
+for M in bc acgd; do
+  $D distill --method $M "${N[@]}" --no-collect "${ENC[@]}" --lr-schedule cosine \
+    --out "$S/students/$M-cos-dex10-100"
+done
+# The shipped pair again with training seeds 2 and 3 (the report's seeds
+# table).
+for SEED in 2 3; do
+  for M in bc acgd; do
+    $D distill --method $M "${N[@]}" --no-collect "${ENC[@]}" --seed $SEED \
+      --out "$S/students/$M-s$SEED-dex10-100"
+  done
+done
 
 # 4. Baselines: DAgger on the BC student, vanilla ACT with and without the
 #    critic on the same encoder.
 $D distill --method dagger "${N[@]}" --no-collect
-for M in act act-critic; do
-  $D distill --method $M "${N[@]}" --no-collect "${ENC[@]}"
-done
+$D distill --method act "${N[@]}" --no-collect "${ENC[@]}"
+$D distill --method act-critic "${N[@]}" --no-collect "${ENC[@]}" --critic-span first
 # PolyTask from regenerated, relabelled expert buffers (one-hot goals), and
 # its lifelong mode on dex5-easy (tasks arriving one by one, against
 # sequential fine-tuning; evaluated with 20 episodes per task and stage).
@@ -44,15 +64,47 @@ $D distill --method bc-rnn "${N[@]}" --no-collect
 $D distill --method polytask --lifelong --suite dex5-easy --demos-per-task 100 --session "$S"
 $D eval --policy "$S/students/polytask-lifelong-dex5-easy-100" --episodes 20
 
+# Scaling: 400 more demonstrations of each task the experts solve, and BC
+# and ACGD on 500 per task (reach-hard keeps its 19).
+$D collect "${T[@]}" --episodes 400 --session "$S"
+for M in bc acgd; do
+  $D distill --method $M --suite dex10 --demos-per-task 500 --session "$S" --no-collect "${ENC[@]}"
+done
+
+# opdex (spray-1, spray-2) in its own session: BC collects 100
+# demonstrations per task and pre-trains that suite's encoder; ACGD reuses it.
+O=sessions/opdex
+$D distill --method bc --suite opdex --demos-per-task 100 --session "$O"
+$D distill --method acgd --suite opdex --demos-per-task 100 --session "$O" --no-collect \
+  --backbone "$O/students/bc-opdex-100/student.safetensors"
+for M in bc acgd; do
+  $D eval --policy "$O/students/$M-opdex-100" --episodes 50
+done
+$D report --session "$O" --suite opdex
+
+# bidex (scissors, switch, bottle-cap; two hands, 44 actions) likewise.
+X=sessions/bidex
+$D distill --method bc --suite bidex --demos-per-task 100 --session "$X"
+$D distill --method acgd --suite bidex --demos-per-task 100 --session "$X" --no-collect \
+  --backbone "$X/students/bc-bidex-100/student.safetensors"
+for M in bc acgd; do
+  $D eval --policy "$X/students/$M-bidex-100" --episodes 50
+done
+$D report --session "$X" --suite bidex
+
 # 5. Evaluation (50 episodes per task, rendered goal images) and the report.
-for P in "$S"/students/*-dex10-100/; do
+for P in "$S"/students/*-dex10-100/ "$S"/students/*-dex10-500/; do
   $D eval --policy "$P" --suite dex10 --episodes 50
 done
 $D report --session "$S" --suite dex10
 
-# 6. Ship BC and ACGD.
+# 6. Ship BC and ACGD, for dex10, opdex and bidex.
 for M in acgd bc; do
-  mkdir -p assets/students/$M-dex10
+  mkdir -p assets/students/$M-dex10 assets/students/$M-opdex assets/students/$M-bidex
+  cp "$X/students/$M-bidex-100/"{student.json,student.safetensors,losses.csv,eval-bidex-rendered.json} \
+    assets/students/$M-bidex/
   cp "$S/students/$M-dex10-100/"{student.json,student.safetensors,losses.csv,eval-dex10-rendered.json} \
     assets/students/$M-dex10/
+  cp "$O/students/$M-opdex-100/"{student.json,student.safetensors,losses.csv,eval-opdex-rendered.json} \
+    assets/students/$M-opdex/
 done

@@ -15,7 +15,8 @@ use dexlearn::Control;
 use dexlearn::collect::{CollectConfig, collect};
 use dexlearn::data::Dataset;
 use dexlearn::student::{
-    Corpus, CriticSpan, DistillJob, DistillProgress, Method, Stage, Student, StudentConfig, distill,
+    Corpus, CriticSpan, DistillJob, DistillProgress, LrSchedule, Method, Stage, Student,
+    StudentConfig, distill,
 };
 use dexsim::Catalog;
 use serde::Serialize;
@@ -72,6 +73,15 @@ pub enum CriticSpanArg {
     /// Every action of the chunk at its own dataset state, weighted like
     /// temporal ensembling.
     Chunk,
+}
+
+/// `StudentConfig::lr_schedule`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LrScheduleArg {
+    /// The learning rate throughout.
+    Constant,
+    /// Cosine decay to a tenth of it over each stage.
+    Cosine,
 }
 
 #[derive(clap::Args, Debug)]
@@ -151,6 +161,10 @@ pub struct DistillArgs {
     /// Learning rate.
     #[arg(long)]
     lr: Option<f64>,
+    /// Learning-rate schedule of the tokenizer and policy stages
+    /// [default: constant].
+    #[arg(long, value_enum)]
+    lr_schedule: Option<LrScheduleArg>,
     /// Image side of collected demonstrations (and of PolyTask's
     /// buffers) [default: 64].
     #[arg(long)]
@@ -218,6 +232,12 @@ fn config(a: &DistillArgs) -> anyhow::Result<StudentConfig> {
          batch => batch, lr => lr);
     if let Some(s) = a.encoder_steps {
         c.encoder.steps = s;
+    }
+    if let Some(sched) = a.lr_schedule {
+        c.lr_schedule = match sched {
+            LrScheduleArg::Constant => LrSchedule::Constant,
+            LrScheduleArg::Cosine => LrSchedule::Cosine,
+        };
     }
     if let Some(span) = a.critic_span {
         c.critic_span = match span {

@@ -147,6 +147,11 @@ impl Adam {
         }
     }
 
+    /// Change the learning rate of the next steps (schedules).
+    pub fn set_lr(&mut self, lr: f64) {
+        self.cfg.lr = lr;
+    }
+
     /// Steps taken.
     pub fn steps(&self) -> u64 {
         self.step

@@ -553,3 +553,14 @@ fn dagger_aggregates_expert_chunks_and_counts_its_steps() {
     assert!(out.join("dagger.json").exists());
     assert!(corpus.len() == before, "the caller's corpus is untouched");
 }
+
+#[test]
+fn cosine_schedule_runs_from_lr_to_a_tenth() {
+    use dexlearn::student::LrSchedule;
+    let at = |s| LrSchedule::Cosine.at(1e-3, s, 100);
+    assert!((at(0) - 1e-3).abs() < 1e-12, "starts at lr");
+    assert!((at(50) - 5.5e-4).abs() < 1e-12, "halfway: (lr + lr/10) / 2");
+    assert!((at(100) - 1e-4).abs() < 1e-12, "ends at lr / 10");
+    assert!(at(25) > at(75), "falls");
+    assert_eq!(LrSchedule::Constant.at(1e-3, 70, 100), 1e-3);
+}

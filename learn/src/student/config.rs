@@ -60,6 +60,32 @@ pub enum CriticSpan {
     Chunk,
 }
 
+/// How the learning rate moves over a stage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LrSchedule {
+    /// `lr` throughout.
+    #[default]
+    Constant,
+    /// Cosine from `lr` down to `lr / 10` at the stage's last step, so the
+    /// weights settle instead of ending on a step at full rate.
+    Cosine,
+}
+
+impl LrSchedule {
+    /// The rate at `step` of `total`.
+    pub fn at(self, lr: f64, step: usize, total: usize) -> f64 {
+        match self {
+            LrSchedule::Constant => lr,
+            LrSchedule::Cosine => {
+                let x = step as f64 / total.max(1) as f64;
+                let floor = lr / 10.0;
+                floor + (lr - floor) * 0.5 * (1.0 + (std::f64::consts::PI * x.min(1.0)).cos())
+            }
+        }
+    }
+}
+
 /// Image encoder shape and pre-training schedule.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -130,6 +156,8 @@ pub struct StudentConfig {
     pub batch: usize,
     /// Learning rate.
     pub lr: f64,
+    /// Learning-rate schedule of the tokenizer and policy stages.
+    pub lr_schedule: LrSchedule,
     /// Image encoder.
     pub encoder: EncoderConfig,
     /// Seed of initialisation and sampling.
@@ -157,6 +185,7 @@ impl Default for StudentConfig {
             steps: 6000,
             batch: 128,
             lr: 1e-3,
+            lr_schedule: LrSchedule::Constant,
             encoder: EncoderConfig::default(),
             seed: 1,
         }

@@ -15,7 +15,7 @@ pub mod policy;
 pub mod train;
 
 pub use ckpt::{Student, StudentMeta};
-pub use config::{CriticSpan, EncoderConfig, Method, StudentConfig};
+pub use config::{CriticSpan, EncoderConfig, LrSchedule, Method, StudentConfig};
 pub use corpus::Corpus;
 pub use policy::StudentRollout;
 pub use train::{DistillJob, DistillProgress, Stage, Terms, distill};

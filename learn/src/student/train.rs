@@ -271,6 +271,7 @@ pub fn distill(
                     last_good: last_good.exists().then_some(last_good),
                 });
             }
+            opt.set_lr(cfg.lr_schedule.at(cfg.lr, state.step, total));
             opt.step(&loss.backward()?)?;
             state.step += 1;
             state.samples += cfg.batch as u64;
