@@ -56,6 +56,7 @@ done
 $D distill --method dagger "${N[@]}" --no-collect
 $D distill --method act "${N[@]}" --no-collect "${ENC[@]}"
 $D distill --method act-critic "${N[@]}" --no-collect "${ENC[@]}" --critic-span first
+$D distill --method dagger --from "$S/students/act-dex10-100" "${N[@]}" --no-collect
 # PolyTask from regenerated, relabelled expert buffers (one-hot goals), and
 # its lifelong mode on dex5-easy (tasks arriving one by one, against
 # sequential fine-tuning; evaluated with 20 episodes per task and stage).
