@@ -61,6 +61,7 @@ $D distill --method dagger --from "$S/students/act-dex10-100" "${N[@]}" --no-col
 # its lifelong mode on dex5-easy (tasks arriving one by one, against
 # sequential fine-tuning; evaluated with 20 episodes per task and stage).
 $D distill --method polytask "${N[@]}"
+$D distill --method polytask --goal-mode image "${N[@]}"
 $D distill --method bc-rnn "${N[@]}" --no-collect
 $D distill --method polytask --lifelong --suite dex5-easy --demos-per-task 100 --session "$S"
 $D eval --policy "$S/students/polytask-lifelong-dex5-easy-100" --episodes 20
