@@ -73,26 +73,19 @@ for M in bc acgd; do
   $D distill --method $M --suite dex10 --demos-per-task 500 --session "$S" --no-collect "${ENC[@]}"
 done
 
-# opdex (spray-1, spray-2) in its own session: BC collects 100
-# demonstrations per task and pre-trains that suite's encoder; ACGD reuses it.
-O=sessions/opdex
-$D distill --method bc --suite opdex --demos-per-task 100 --session "$O"
-$D distill --method acgd --suite opdex --demos-per-task 100 --session "$O" --no-collect \
-  --backbone "$O/students/bc-opdex-100/student.safetensors"
-for M in bc acgd; do
-  $D eval --policy "$O/students/$M-opdex-100" --episodes 50
+# opdex (spray-1, spray-2) and bidex (scissors, switch, bottle-cap; two
+# hands, 44 actions), each in its own session sessions/<suite>: BC collects
+# 100 demonstrations per task and pre-trains that suite's encoder; ACGD
+# reuses it.
+for X in opdex bidex; do
+  $D distill --method bc --suite $X --demos-per-task 100 --session "sessions/$X"
+  $D distill --method acgd --suite $X --demos-per-task 100 --session "sessions/$X" --no-collect \
+    --backbone "sessions/$X/students/bc-$X-100/student.safetensors"
+  for M in bc acgd; do
+    $D eval --policy "sessions/$X/students/$M-$X-100" --episodes 50
+  done
+  $D report --session "sessions/$X" --suite $X
 done
-$D report --session "$O" --suite opdex
-
-# bidex (scissors, switch, bottle-cap; two hands, 44 actions) likewise.
-X=sessions/bidex
-$D distill --method bc --suite bidex --demos-per-task 100 --session "$X"
-$D distill --method acgd --suite bidex --demos-per-task 100 --session "$X" --no-collect \
-  --backbone "$X/students/bc-bidex-100/student.safetensors"
-for M in bc acgd; do
-  $D eval --policy "$X/students/$M-bidex-100" --episodes 50
-done
-$D report --session "$X" --suite bidex
 
 # 5. Evaluation (50 episodes per task, rendered goal images) and the report.
 for P in "$S"/students/*-dex10-100/ "$S"/students/*-dex10-500/; do
@@ -102,11 +95,12 @@ $D report --session "$S" --suite dex10
 
 # 6. Ship BC and ACGD, for dex10, opdex and bidex.
 for M in acgd bc; do
-  mkdir -p assets/students/$M-dex10 assets/students/$M-opdex assets/students/$M-bidex
-  cp "$X/students/$M-bidex-100/"{student.json,student.safetensors,losses.csv,eval-bidex-rendered.json} \
-    assets/students/$M-bidex/
+  mkdir -p assets/students/$M-dex10
   cp "$S/students/$M-dex10-100/"{student.json,student.safetensors,losses.csv,eval-dex10-rendered.json} \
     assets/students/$M-dex10/
-  cp "$O/students/$M-opdex-100/"{student.json,student.safetensors,losses.csv,eval-opdex-rendered.json} \
-    assets/students/$M-opdex/
+  for X in opdex bidex; do
+    mkdir -p assets/students/$M-$X
+    cp "sessions/$X/students/$M-$X-100/"{student.json,student.safetensors,losses.csv,eval-$X-rendered.json} \
+      assets/students/$M-$X/
+  done
 done

@@ -105,11 +105,13 @@ struct Report {
 
 /// Method, demonstrations and row label of the policy in `d` whose
 /// evaluation says `method`.
-fn describe(d: &Path, method: &str) -> (String, usize, String) {
+fn describe(
+    d: &Path,
+    student: Option<&dexlearn::student::StudentMeta>,
+    method: &str,
+) -> (String, usize, String) {
     let max = |v: &[usize]| v.iter().copied().max().unwrap_or(0);
-    if let Ok(m) =
-        dexlearn::fsio::read_json::<dexlearn::student::StudentMeta>(&d.join("student.json"))
-    {
+    if let Some(m) = student {
         let n = max(&m.episodes_per_task);
         // Variants (other settings, `--out` elsewhere) keep their folder name.
         let folder = d.file_name().and_then(|f| f.to_str()).unwrap_or_default();
@@ -162,6 +164,9 @@ fn load_entries(session: &Path, goal: GoalArg) -> anyhow::Result<Vec<Entry>> {
         let Ok(files) = std::fs::read_dir(&d) else {
             continue;
         };
+        // Read once per folder: its label and its seeds-table setting.
+        let student: Option<dexlearn::student::StudentMeta> =
+            dexlearn::fsio::read_json(&d.join("student.json")).ok();
         let mut files: Vec<PathBuf> = files.filter_map(|e| e.ok().map(|e| e.path())).collect();
         files.sort();
         for f in files {
@@ -177,14 +182,14 @@ fn load_entries(session: &Path, goal: GoalArg) -> anyhow::Result<Vec<Entry>> {
             }
             let report: EvalReport = dexlearn::fsio::read_json(&f)
                 .with_context(|| format!("reading {}", f.display()))?;
-            let (method, demos, label) = describe(&d, &report.method);
+            let (method, demos, label) = describe(&d, student.as_ref(), &report.method);
             out.push(Entry {
                 name: folder_name(&d),
                 method,
                 demos,
                 label,
                 report,
-                setting: seeds::setting(&d),
+                setting: student.as_ref().map(seeds::setting),
             });
         }
     }
@@ -393,12 +398,9 @@ fn same_setting<'a>(entries: &'a [Entry], e: &'a Entry) -> Vec<&'a Entry> {
     }
 }
 
-/// Success on `task` averaged over the seeds of `e`'s setting.
-fn seed_mean(entries: &[Entry], e: &Entry, task: &str) -> Option<f64> {
-    let v: Vec<f64> = same_setting(entries, e)
-        .into_iter()
-        .filter_map(|o| success_of(o, task))
-        .collect();
+/// Success on `task` averaged over `runs` (the seeds of one setting).
+fn seed_mean(runs: &[&Entry], task: &str) -> Option<f64> {
+    let v: Vec<f64> = runs.iter().filter_map(|o| success_of(o, task)).collect();
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
@@ -532,18 +534,16 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     if let (Some(acgd), Some(bc)) = (acgd, bc) {
         // Every seed of each student's setting, so the gain is not one
         // seed's luck.
-        let (na, nb) = (
-            same_setting(&entries, acgd).len(),
-            same_setting(&entries, bc).len(),
-        );
+        let (acgd_runs, bc_runs) = (same_setting(&entries, acgd), same_setting(&entries, bc));
+        let (na, nb) = (acgd_runs.len(), bc_runs.len());
         md += &format!(
             "\n## Critic error against ACGD's gain over BC\n\nSuccess averaged over the seeds \
              of each setting: ACGD {na}, BC {nb}.\n\n| task | critic error | ACGD − BC |\n|---|---|---|\n"
         );
         let mut groups = Vec::new();
         for r in &experts {
-            let gain = seed_mean(&entries, acgd, &r.task).unwrap_or(f64::NAN)
-                - seed_mean(&entries, bc, &r.task).unwrap_or(f64::NAN);
+            let gain = seed_mean(&acgd_runs, &r.task).unwrap_or(f64::NAN)
+                - seed_mean(&bc_runs, &r.task).unwrap_or(f64::NAN);
             md += &format!("| {} | {:.2} | {:+.2} |\n", r.task, r.critic.error, gain);
             groups.push(BarGroup {
                 label: &r.task,

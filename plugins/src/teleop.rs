@@ -101,6 +101,19 @@ impl TeleopInput {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+
+    /// Hand this frame's input to every viewport a teleoperator drives
+    /// (keyboard and mouse, or gamepad).
+    pub fn send(&self, drivers: &mut Query<&mut Driver>) {
+        if self.is_empty() {
+            return;
+        }
+        for mut d in drivers.iter_mut() {
+            if let Policy::Teleop(t) = &mut d.policy {
+                t.apply(self);
+            }
+        }
+    }
 }
 
 /// The teleoperation state of one viewport: what each hand is told.
@@ -346,14 +359,7 @@ fn read_input(
             *w += d;
         }
     }
-    if input.is_empty() {
-        return;
-    }
-    for mut d in &mut drivers {
-        if let Policy::Teleop(t) = &mut d.policy {
-            t.apply(&input);
-        }
-    }
+    input.send(&mut drivers);
 }
 
 #[cfg(test)]

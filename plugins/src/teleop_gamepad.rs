@@ -82,7 +82,7 @@ mod plugin {
     use bevy::prelude::*;
 
     use super::{PadAxes, PadButtons, gamepad_input};
-    use crate::driver::{Driver, Policy};
+    use crate::driver::Driver;
 
     /// Moves the teleoperated hands of every viewport from the first
     /// connected gamepad; [`crate::TeleopPlugin`] adds it.
@@ -122,15 +122,7 @@ mod plugin {
             hand,
             home: pad.just_pressed(B::Start),
         };
-        let input = gamepad_input(axes, buttons, time.delta_secs());
-        if input.is_empty() {
-            return;
-        }
-        for mut d in &mut drivers {
-            if let Policy::Teleop(t) = &mut d.policy {
-                t.apply(&input);
-            }
-        }
+        gamepad_input(axes, buttons, time.delta_secs()).send(&mut drivers);
     }
 }
 
