@@ -51,6 +51,16 @@ for SEED in 2 3; do
   done
 done
 
+# The critic pulling on the action as hard as L_act (--q-norm grad; not
+# the default: no gain), three seeds, and with ten times L_act's pull
+# (alpha 0.1).
+for SEED in 1 2 3; do
+  $D distill --method acgd "${N[@]}" --no-collect "${ENC[@]}" --q-norm grad --seed $SEED \
+    --out "$S/students/acgd-qg-s$SEED-dex10-100"
+done
+$D distill --method acgd "${N[@]}" --no-collect "${ENC[@]}" --q-norm grad --alpha 0.1 \
+  --out "$S/students/acgd-qg-a0.1-dex10-100"
+
 # 4. Baselines: DAgger on the BC student, vanilla ACT with and without the
 #    critic on the same encoder.
 $D distill --method dagger "${N[@]}" --no-collect

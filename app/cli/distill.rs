@@ -15,7 +15,7 @@ use dexlearn::Control;
 use dexlearn::collect::{CollectConfig, collect};
 use dexlearn::data::Dataset;
 use dexlearn::student::{
-    Corpus, CriticSpan, DistillJob, DistillProgress, LrSchedule, Method, Stage, Student,
+    Corpus, CriticSpan, DistillJob, DistillProgress, LrSchedule, Method, QNorm, Stage, Student,
     StudentConfig, distill,
 };
 use dexsim::Catalog;
@@ -73,6 +73,15 @@ pub enum CriticSpanArg {
     /// Every action of the chunk at its own dataset state, weighted like
     /// temporal ensembling.
     Chunk,
+}
+
+/// `StudentConfig::q_norm`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QNormArg {
+    /// Mean |Q| of the task's dataset (as TD3+BC).
+    MeanAbs,
+    /// Mean |dQ/da| at the task's dataset states and actions.
+    Grad,
 }
 
 /// `StudentConfig::lr_schedule`.
@@ -140,6 +149,9 @@ pub struct DistillArgs {
     /// Which decoded actions L_distill grades [default: chunk].
     #[arg(long, value_enum)]
     critic_span: Option<CriticSpanArg>,
+    /// The per-task constant each critic is divided by [default: mean-abs].
+    #[arg(long, value_enum)]
+    q_norm: Option<QNormArg>,
     /// Chunk length k.
     #[arg(long)]
     chunk: Option<usize>,
@@ -243,6 +255,12 @@ fn config(a: &DistillArgs) -> anyhow::Result<StudentConfig> {
         c.critic_span = match span {
             CriticSpanArg::First => CriticSpan::First,
             CriticSpanArg::Chunk => CriticSpan::Chunk,
+        };
+    }
+    if let Some(n) = a.q_norm {
+        c.q_norm = match n {
+            QNormArg::MeanAbs => QNorm::MeanAbs,
+            QNormArg::Grad => QNorm::Grad,
         };
     }
     c.validate()?;

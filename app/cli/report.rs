@@ -18,6 +18,7 @@ use super::expert_eval::critic_rows;
 use crate::output::emit;
 use crate::plot::{BarGroup, XySeries, bars, xy_lines};
 
+mod pull;
 mod seeds;
 
 #[derive(clap::Args, Debug)]
@@ -100,6 +101,7 @@ struct Report {
     figures: Vec<String>,
     students: Vec<Entry>,
     seeds: Vec<seeds::SeedGroup>,
+    critic_pull: Vec<pull::PullRow>,
     polytask: PolyTaskSection,
 }
 
@@ -560,6 +562,8 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
         )?;
         figures.push(path.display().to_string());
     }
+    let critic_pull = pull::rows(&a.session.join("data"), &tasks)?;
+    md += &pull::markdown(&critic_pull);
     let polytask = polytask_section(
         &entries,
         lifelong,
@@ -581,6 +585,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
         figures,
         students: entries,
         seeds: seed_groups,
+        critic_pull,
         polytask,
     };
     emit(a.json, &report, |r| {

@@ -15,8 +15,8 @@ use dexlearn::student::model::{Dims, StudentNets};
 use dexlearn::student::policy::{ensemble, ensemble_weights};
 use dexlearn::student::train::distill_term;
 use dexlearn::student::{
-    Corpus, CriticSpan, DistillJob, EncoderConfig, Method, Student, StudentConfig, StudentRollout,
-    distill,
+    Corpus, CriticSpan, DistillJob, EncoderConfig, Method, QNorm, Student, StudentConfig,
+    StudentRollout, distill,
 };
 use dexlearn::train::Control;
 use dexsim::Catalog;
@@ -231,11 +231,7 @@ fn distill_gradient_reaches_the_latent_encoder() {
 /// `L_distill`'s gradient on each chunk position of the decoded actions.
 fn position_gradients(span: CriticSpan) -> Vec<f32> {
     let corpus = Corpus::load(dataset(), &tasks(), 12).expect("mini corpus");
-    let critics: Vec<Option<Expert>> = corpus
-        .tasks
-        .iter()
-        .map(|t| Expert::load(&expert_dir(None, t)).ok())
-        .collect();
+    let critics = critics_of(&corpus);
     let cfg = StudentConfig {
         critic_span: span,
         eta: 2.0,
@@ -286,6 +282,73 @@ fn critic_span_chunk_grades_every_action() {
     );
 }
 
+#[test]
+fn grad_q_norm_gives_every_critic_unit_action_gradient() {
+    let corpus = Corpus::load(dataset(), &tasks(), 12).expect("mini corpus");
+    let critics = critics_of(&corpus);
+    let grad = dexlearn::student::qnorm::q_norms(&corpus, &critics, QNorm::Grad).unwrap();
+    let mean_abs = dexlearn::student::qnorm::q_norms(&corpus, &critics, QNorm::MeanAbs).unwrap();
+    let a_dim = corpus.dims.action;
+    for (slot, frames) in corpus.frames_of.iter().enumerate() {
+        // Every frame of the slot (under 4096, so all are used): the mean
+        // |d(Q/c)/da| at the demonstrated actions must be exactly 1.
+        let idx: Vec<usize> = frames.iter().map(|&i| i as usize).collect();
+        let states: Vec<f32> = idx.iter().flat_map(|&i| corpus.state(i).to_vec()).collect();
+        let expert = critics[slot].as_ref().expect("shipped critic");
+        let a = Var::from_vec(actions_of(&corpus, &idx), (idx.len(), a_dim), &Device::Cpu).unwrap();
+        let q = expert
+            .nets()
+            .q_min_frozen(&expert.state_tensor(&states).unwrap(), a.as_tensor())
+            .unwrap();
+        let g = (q.sum_all().unwrap() / f64::from(grad[slot]))
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g = g.get(a.as_tensor()).unwrap();
+        let m: f32 = g.abs().unwrap().mean_all().unwrap().to_scalar().unwrap();
+        assert!(
+            (m - 1.0).abs() < 1e-3,
+            "slot {slot}: mean |dQ/da| / c = {m}"
+        );
+        // The shipped critics point back to the demonstrated actions.
+        let dir = dexlearn::student::qnorm::action_grad_direction(
+            expert,
+            &states,
+            &actions_of(&corpus, &idx),
+            a_dim,
+            0.5,
+            0,
+        )
+        .unwrap();
+        assert!(dir > 0.2, "slot {slot}: critic direction cosine {dir}");
+        // The reach and pose returns carry a large offset, so mean |Q|
+        // is far larger than the action gradient's scale.
+        assert!(
+            mean_abs[slot] > 5.0 * grad[slot],
+            "slot {slot}: mean |Q| {} against grad scale {}",
+            mean_abs[slot],
+            grad[slot]
+        );
+    }
+}
+
+/// The shipped critic of each of the corpus's tasks.
+fn critics_of(corpus: &Corpus) -> Vec<Option<Expert>> {
+    corpus
+        .tasks
+        .iter()
+        .map(|t| Expert::load(&expert_dir(None, t)).ok())
+        .collect()
+}
+
+/// The demonstrated actions of frames `idx`, row-major.
+fn actions_of(corpus: &Corpus, idx: &[usize]) -> Vec<f32> {
+    let a = corpus.dims.action;
+    idx.iter()
+        .flat_map(|&i| corpus.actions[i * a..(i + 1) * a].to_vec())
+        .collect()
+}
+
 /// A two-task dataset from the shipped experts, collected once per run.
 fn dataset() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -316,11 +379,7 @@ fn dataset() -> &'static PathBuf {
 }
 
 fn job<'a>(cfg: StudentConfig, corpus: &'a Corpus, out: PathBuf) -> DistillJob<'a> {
-    let critics = corpus
-        .tasks
-        .iter()
-        .map(|t| Expert::load(&expert_dir(None, t)).ok())
-        .collect();
+    let critics = critics_of(corpus);
     DistillJob {
         cfg,
         corpus,
@@ -511,11 +570,7 @@ fn dagger_aggregates_expert_chunks_and_counts_its_steps() {
         |_| {},
     )
     .unwrap();
-    let experts: Vec<Option<Expert>> = corpus
-        .tasks
-        .iter()
-        .map(|t| Expert::load(&expert_dir(None, t)).ok())
-        .collect();
+    let experts = critics_of(&corpus);
     let out = tmp("dagger");
     let mut template = job(cfg, &corpus, out.clone());
     template.init = Some(base);

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use dexlearn::student::{CriticSpan, StudentMeta};
+use dexlearn::student::{CriticSpan, QNorm, StudentMeta};
 use serde::Serialize;
 
 /// The setting of a student (its config without the seed, suite, tasks
@@ -13,8 +13,9 @@ pub fn setting(m: &StudentMeta) -> (String, u64) {
     let seed = cfg.seed;
     cfg.seed = 0;
     if !cfg.method.critic() {
-        // Without a critic term the span changes nothing.
+        // Without a critic term the span and Q constant change nothing.
         cfg.critic_span = CriticSpan::default();
+        cfg.q_norm = QNorm::default();
     }
     // Plain structs of numbers and strings: serialising cannot fail.
     let key =

@@ -33,7 +33,7 @@ pub struct StudentMeta {
     pub suite: String,
     /// Demonstrations used per task.
     pub episodes_per_task: Vec<usize>,
-    /// `L_distill` normaliser per task (mean |Q| of its dataset).
+    /// `L_distill` normaliser per task (`config.q_norm` says which).
     pub q_norms: Vec<f32>,
     /// Dataset folder it learned from.
     pub dataset: String,

@@ -60,6 +60,23 @@ pub enum CriticSpan {
     Chunk,
 }
 
+/// The per-task constant `L_distill` divides each critic by (METHOD §5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QNorm {
+    /// Mean `|Q|` of the task's dataset labels, as TD3+BC scales its actor
+    /// loss. A return with a large offset (reach and pose pay a distance
+    /// penalty every step) makes this constant large and the critic's pull
+    /// on the action small: on dex10 it is 1-2% of `L_act`'s.
+    #[default]
+    MeanAbs,
+    /// Mean `|∂Q/∂a|` per action value at the task's dataset states and
+    /// actions: every critic then pulls on the action with unit strength
+    /// where the demonstrations are, whatever its return's offset and scale,
+    /// and `α` alone sets the balance with `L_BC`.
+    Grad,
+}
+
 /// How the learning rate moves over a stage.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -136,6 +153,8 @@ pub struct StudentConfig {
     pub eta: f32,
     /// Which decoded actions the critic grades.
     pub critic_span: CriticSpan,
+    /// The per-task constant each critic is divided by.
+    pub q_norm: QNorm,
     /// KL weight of the CVAE baselines.
     pub kl_weight: f32,
     /// Transformer width.
@@ -175,6 +194,7 @@ impl Default for StudentConfig {
             usage_weight: 1.0,
             eta: 0.1,
             critic_span: CriticSpan::Chunk,
+            q_norm: QNorm::MeanAbs,
             kl_weight: 10.0,
             width: 64,
             heads: 4,

@@ -12,10 +12,11 @@ pub mod loss;
 pub mod model;
 pub mod nn;
 pub mod policy;
+pub mod qnorm;
 pub mod train;
 
 pub use ckpt::{Student, StudentMeta};
-pub use config::{CriticSpan, EncoderConfig, LrSchedule, Method, StudentConfig};
+pub use config::{CriticSpan, EncoderConfig, LrSchedule, Method, QNorm, StudentConfig};
 pub use corpus::Corpus;
 pub use policy::StudentRollout;
 pub use train::{DistillJob, DistillProgress, Stage, Terms, distill};

@@ -182,7 +182,7 @@ pub fn distill(
         features,
         mean,
         std,
-        q_norms: c.q_norms(),
+        q_norms: crate::student::qnorm::q_norms(c, &job.critics, cfg.q_norm)?,
     };
     if state.stage == Stage::Features {
         state.stage = Stage::Tokenizer;
