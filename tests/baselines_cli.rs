@@ -134,6 +134,25 @@ fn bc_rnn_distill_then_eval() {
     let r = eval(&out, &["--goal", "demo", "--task", "pose-easy"]);
     check_report(&r, "bc-rnn", &["pose-easy"]);
     assert_eq!(r["goal"], "demo");
+    // --trace: every step of both episodes, and the plot.
+    let trace = dir.join("trace");
+    let t = trace.to_str().expect("utf8");
+    eval(&out, &["--task", "reach-easy", "--trace", t]);
+    let csv = std::fs::read_to_string(trace.join("trace-reach-easy.csv")).expect("trace csv");
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    // reach-easy runs its full 75 steps.
+    assert_eq!(rows.len(), 2 * 75, "{csv}");
+    assert!(
+        rows.iter()
+            .all(|r| r.len() == 4 && r[2].parse::<f32>().is_ok_and(|g| g.is_finite() && g >= 0.0))
+    );
+    assert_eq!((rows[0][0], rows[0][1]), ("0", "1"));
+    assert_eq!((rows[149][0], rows[149][1]), ("1", "75"));
+    assert!(trace.join("trace-reach-easy.svg").is_file());
 
     // Flags of other methods are refused by name.
     let (ok, _, err) = dexstudio(&[

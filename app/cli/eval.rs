@@ -62,6 +62,11 @@ pub struct EvalArgs {
     /// Also write the markdown table here.
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// Also write each task's goal error per step and episode here:
+    /// `trace-<task>.csv` and `trace-<task>.svg` (mean over solved and over
+    /// failed episodes), to see how a policy fails.
+    #[arg(long)]
+    trace: Option<PathBuf>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -242,6 +247,9 @@ fn run_tasks(
         };
         let e =
             one(task, &goal, &|| bar.inc(1)).with_context(|| format!("evaluating on {task}"))?;
+        if let Some(dir) = &a.trace {
+            super::eval_trace::write(dir, &e)?;
+        }
         let outcomes: Vec<f64> = e.solved.iter().map(|&s| f64::from(u8::from(s))).collect();
         steps += e.steps;
         rows.push(TaskRow {
@@ -392,6 +400,7 @@ fn evaluate_lifelong(
                 solved: g.iter().map(|&v| v > 0.5).collect(),
                 returns: Vec::new(),
                 steps: 0,
+                goal_error: Vec::new(),
             })
             .collect();
         let n = seen.len() as f64;

@@ -6,6 +6,7 @@ mod bench_update;
 mod data;
 mod distill;
 mod eval;
+mod eval_trace;
 mod expert;
 mod expert_eval;
 mod report;

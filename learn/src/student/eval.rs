@@ -37,6 +37,11 @@ pub struct TaskEval {
     pub returns: Vec<f64>,
     /// Control steps taken in all.
     pub steps: usize,
+    /// Per episode, the goal error after every step (the task's `goal`
+    /// reward term, negated: metres, radians or 1 − cos by family), for
+    /// `eval --trace`.
+    #[serde(skip)]
+    pub goal_error: Vec<Vec<f32>>,
 }
 
 impl TaskEval {
@@ -90,7 +95,7 @@ pub fn evaluate_with(
         .into_par_iter()
         .map_init(
             || Env::new(Arc::clone(probe.scene()), Arc::clone(probe.task()), cfg),
-            |env, i| -> Result<(bool, f64, usize)> {
+            |env, i| -> Result<(bool, f64, usize, Vec<f32>)> {
                 let env = env.as_mut().map_err(|e| dexsim::SimError::Invalid {
                     what: "environment",
                     message: e.to_string(),
@@ -102,19 +107,21 @@ pub fn evaluate_with(
                 };
                 let mut policy = start(&goal_image)?;
                 let (mut ret, mut solved, mut steps) = (0.0, false, 0);
+                let mut trace = Vec::new();
                 loop {
                     let a = policy.act(&obs.image.rgb, &obs.proprio)?;
                     let s = env.step(&a)?;
                     ret += f64::from(s.reward);
                     solved |= s.info.solved;
                     steps += 1;
+                    trace.push(-s.info.terms[0].1);
                     if s.done {
                         break;
                     }
                     obs = s.obs;
                 }
                 done();
-                Ok((solved, ret, steps))
+                Ok((solved, ret, steps, trace))
             },
         )
         .collect::<Result<Vec<_>>>()?;
@@ -123,6 +130,7 @@ pub fn evaluate_with(
         solved: logs.iter().map(|l| l.0).collect(),
         returns: logs.iter().map(|l| l.1).collect(),
         steps: logs.iter().map(|l| l.2).sum(),
+        goal_error: logs.into_iter().map(|l| l.3).collect(),
     })
 }
 
