@@ -41,6 +41,10 @@ pub struct CollectArgs {
     /// Base of the collection seeds.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Gaussian noise (standard deviation) on the executed action; the
+    /// stored label stays the expert's mean action (noise injection).
+    #[arg(long, default_value_t = 0.0)]
+    action_noise: f32,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -62,6 +66,9 @@ pub fn collect_cmd(a: CollectArgs) -> anyhow::Result<()> {
     if a.image == 0 || a.episodes == 0 {
         anyhow::bail!("--image and --episodes must be positive");
     }
+    if !(0.0..=1.0).contains(&a.action_noise) {
+        anyhow::bail!("--action-noise {} must lie in [0, 1]", a.action_noise);
+    }
     let cfg = CollectConfig {
         tasks: tasks.clone(),
         episodes: a.episodes,
@@ -70,6 +77,7 @@ pub fn collect_cmd(a: CollectArgs) -> anyhow::Result<()> {
         chunk: a.chunk,
         seed: a.seed,
         max_attempts_factor: 4,
+        action_noise: a.action_noise,
     };
     let session = a.session.clone();
     let expert_of = |t: &str| -> dexlearn::error::Result<dexlearn::Expert> {

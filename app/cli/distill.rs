@@ -323,6 +323,7 @@ fn top_up(
             // collect() continues after the episodes already stored.
             seed: 0,
             max_attempts_factor: 4,
+            action_noise: 0.0,
         };
         let session = a.session.clone();
         let summary = collect(

@@ -40,6 +40,13 @@ pub struct CollectConfig {
     pub seed: u64,
     /// Give up on a task after this many attempts per wanted episode.
     pub max_attempts_factor: usize,
+    /// Standard deviation of Gaussian noise added to the executed action
+    /// (0: the expert's mean action, METHOD §3). The stored action and its
+    /// `Q` label stay the expert's mean action at the visited state, so the
+    /// demonstrations show how the expert recovers from perturbations
+    /// (noise injection, as in DART) and the critic gets states off the
+    /// noiseless path to grade.
+    pub action_noise: f32,
 }
 
 /// Progress of a collection.
@@ -96,8 +103,11 @@ struct Rolled {
     frames: Frames,
 }
 
-fn roll(env: &mut Env, expert: &Expert, seed: u64, task_index: u32) -> Result<Rolled> {
+fn roll(env: &mut Env, expert: &Expert, seed: u64, task_index: u32, noise: f32) -> Result<Rolled> {
+    use rand::SeedableRng;
     let mut obs = env.reset(seed);
+    // Seeded by the episode, so the same seed replays the same episode.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x6e6f_6973_6521);
     let mut f = Frames::default();
     let mut ret = 0.0;
     let mut solved = false;
@@ -107,7 +117,15 @@ fn roll(env: &mut Env, expert: &Expert, seed: u64, task_index: u32) -> Result<Ro
         f.proprio.extend_from_slice(&obs.proprio);
         f.state.extend_from_slice(&obs.state);
         f.action.extend_from_slice(&action);
-        let step = env.step(&action)?;
+        let executed: Vec<f32> = if noise > 0.0 {
+            action
+                .iter()
+                .map(|a| (a + noise * crate::rng::normal(&mut rng)).clamp(-1.0, 1.0))
+                .collect()
+        } else {
+            action
+        };
+        let step = env.step(&executed)?;
         f.reward.push(step.reward);
         f.done.push(u8::from(step.done));
         f.success.push(u8::from(step.info.success));
@@ -197,7 +215,7 @@ pub fn collect(
                             message: e.to_string(),
                         })?;
                         let seed = domain_seed(SeedDomain::Collect, cfg.seed, first + k);
-                        roll(env, &expert, seed, index)
+                        roll(env, &expert, seed, index, cfg.action_noise)
                     },
                 )
                 .collect();
@@ -212,7 +230,11 @@ pub fn collect(
                         seed: r.seed,
                         ret: r.ret,
                         solved: r.solved,
-                        source: "expert".into(),
+                        source: if cfg.action_noise > 0.0 {
+                            format!("expert, action noise {}", cfg.action_noise)
+                        } else {
+                            "expert".into()
+                        },
                     };
                     writer.append(&entry, e, &r.frames)?;
                     kept += 1;

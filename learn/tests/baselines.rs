@@ -61,6 +61,7 @@ fn dataset() -> &'static PathBuf {
             chunk: 10,
             seed: 0,
             max_attempts_factor: 4,
+            action_noise: 0.0,
         };
         collect(&catalog, &cfg, &experts, &dir, &Control::new(), &mut |_| {})
             .expect("collect the mini dataset");

@@ -363,6 +363,7 @@ fn dataset() -> &'static PathBuf {
             chunk: 10,
             seed: 0,
             max_attempts_factor: 4,
+            action_noise: 0.0,
         };
         let expert_of = |t: &str| Expert::load(&expert_dir(None, t));
         collect(
