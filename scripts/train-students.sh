@@ -97,6 +97,24 @@ for X in opdex bidex; do
   $D report --session "sessions/$X" --suite $X
 done
 
+# Noise-injected demonstrations in their own session sessions/dex10n: the
+# experts execute their mean action plus Gaussian noise 0.1, the label stays
+# the mean action (reach-hard finds no solved episode under noise). BC and
+# ACGD (seeds 1 and 2) and ACGD with --q-norm grad, on the same encoder.
+SN=sessions/dex10n
+NN=(--suite dex10 --demos-per-task 100 --session "$SN" --no-collect "${ENC[@]}")
+$D collect "${T[@]}" --episodes 100 --session "$SN" --action-noise 0.1
+$D collect --task reach-hard --episodes 19 --session "$SN" --action-noise 0.1
+for M in bc acgd; do
+  $D distill --method $M "${NN[@]}"
+  $D distill --method $M "${NN[@]}" --seed 2 --out "$SN/students/$M-s2-dex10-100"
+done
+$D distill --method acgd "${NN[@]}" --q-norm grad --out "$SN/students/acgd-qg-dex10-100"
+for P in "$SN"/students/*-dex10-100/; do
+  $D eval --policy "$P" --suite dex10 --episodes 50
+done
+$D report --session "$SN" --suite dex10
+
 # 5. Evaluation (50 episodes per task, rendered goal images) and the report.
 for P in "$S"/students/*-dex10-100/ "$S"/students/*-dex10-500/; do
   $D eval --policy "$P" --suite dex10 --episodes 50

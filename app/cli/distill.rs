@@ -181,6 +181,11 @@ pub struct DistillArgs {
     /// buffers) [default: 64].
     #[arg(long)]
     image: Option<usize>,
+    /// Gaussian noise on the executed action of demonstrations collected
+    /// here; labels stay the mean action (see `collect --action-noise`)
+    /// [default: 0].
+    #[arg(long, default_value_t = 0.0)]
+    action_noise: f32,
     /// PolyTask: lifelong run (tasks arrive one by one; distillation from
     /// every buffer so far against sequential fine-tuning).
     #[arg(long)]
@@ -303,6 +308,9 @@ fn top_up(
     data: &Path,
     control: &Control,
 ) -> anyhow::Result<()> {
+    if !(0.0..=1.0).contains(&a.action_noise) {
+        anyhow::bail!("--action-noise {} must lie in [0, 1]", a.action_noise);
+    }
     let counts = have(data, tasks)?;
     for (t, &n) in tasks.iter().zip(&counts) {
         if n >= a.demos_per_task || control.is_cancelled() {
@@ -323,7 +331,7 @@ fn top_up(
             // collect() continues after the episodes already stored.
             seed: 0,
             max_attempts_factor: 4,
-            action_noise: 0.0,
+            action_noise: a.action_noise,
         };
         let session = a.session.clone();
         let summary = collect(
