@@ -146,9 +146,15 @@ fn bc_rnn_distill_then_eval() {
         .collect();
     // reach-easy runs its full 75 steps.
     assert_eq!(rows.len(), 2 * 75, "{csv}");
+    let finite = |v: &str| v.parse::<f32>().is_ok_and(f32::is_finite);
     assert!(
         rows.iter()
-            .all(|r| r.len() == 4 && r[2].parse::<f32>().is_ok_and(|g| g.is_finite() && g >= 0.0))
+            .all(|r| r.len() == 5 && finite(r[2]) && finite(r[3]))
+    );
+    // Reach measures success by distance: its goal error is positive.
+    assert!(
+        rows.iter()
+            .all(|r| r[2].parse::<f32>().is_ok_and(|g| g > 0.0))
     );
     assert_eq!((rows[0][0], rows[0][1]), ("0", "1"));
     assert_eq!((rows[149][0], rows[149][1]), ("1", "75"));

@@ -401,6 +401,7 @@ fn evaluate_lifelong(
                 returns: Vec::new(),
                 steps: 0,
                 goal_error: Vec::new(),
+                progress: Vec::new(),
             })
             .collect();
         let n = seen.len() as f64;

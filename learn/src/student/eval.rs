@@ -42,6 +42,10 @@ pub struct TaskEval {
     /// `eval --trace`.
     #[serde(skip)]
     pub goal_error: Vec<Vec<f32>>,
+    /// Per episode, the task's `progress` term after every step (spray,
+    /// scissors, switch, bottle-cap and key-turn measure success by it).
+    #[serde(skip)]
+    pub progress: Vec<Vec<f32>>,
 }
 
 impl TaskEval {
@@ -54,6 +58,16 @@ impl TaskEval {
     pub fn mean_return(&self) -> f64 {
         self.returns.iter().sum::<f64>() / self.returns.len().max(1) as f64
     }
+}
+
+/// What one evaluation episode leaves: outcome, return and, per step, the
+/// goal error and progress terms.
+#[derive(Default)]
+struct EpisodeLog {
+    solved: bool,
+    ret: f64,
+    goal_error: Vec<f32>,
+    progress: Vec<f32>,
 }
 
 /// A policy acting on images and proprioception for one episode.
@@ -95,7 +109,7 @@ pub fn evaluate_with(
         .into_par_iter()
         .map_init(
             || Env::new(Arc::clone(probe.scene()), Arc::clone(probe.task()), cfg),
-            |env, i| -> Result<(bool, f64, usize, Vec<f32>)> {
+            |env, i| -> Result<EpisodeLog> {
                 let env = env.as_mut().map_err(|e| dexsim::SimError::Invalid {
                     what: "environment",
                     message: e.to_string(),
@@ -106,31 +120,31 @@ pub fn evaluate_with(
                     _ => obs.goal_image.rgb.clone(),
                 };
                 let mut policy = start(&goal_image)?;
-                let (mut ret, mut solved, mut steps) = (0.0, false, 0);
-                let mut trace = Vec::new();
+                let mut log = EpisodeLog::default();
                 loop {
                     let a = policy.act(&obs.image.rgb, &obs.proprio)?;
                     let s = env.step(&a)?;
-                    ret += f64::from(s.reward);
-                    solved |= s.info.solved;
-                    steps += 1;
-                    trace.push(-s.info.terms[0].1);
+                    log.ret += f64::from(s.reward);
+                    log.solved |= s.info.solved;
+                    log.goal_error.push(-s.info.terms[0].1);
+                    log.progress.push(s.info.terms[2].1);
                     if s.done {
                         break;
                     }
                     obs = s.obs;
                 }
                 done();
-                Ok((solved, ret, steps, trace))
+                Ok(log)
             },
         )
         .collect::<Result<Vec<_>>>()?;
     Ok(TaskEval {
         task: task.to_string(),
-        solved: logs.iter().map(|l| l.0).collect(),
-        returns: logs.iter().map(|l| l.1).collect(),
-        steps: logs.iter().map(|l| l.2).sum(),
-        goal_error: logs.into_iter().map(|l| l.3).collect(),
+        solved: logs.iter().map(|l| l.solved).collect(),
+        returns: logs.iter().map(|l| l.ret).collect(),
+        steps: logs.iter().map(|l| l.goal_error.len()).sum(),
+        goal_error: logs.iter().map(|l| l.goal_error.clone()).collect(),
+        progress: logs.into_iter().map(|l| l.progress).collect(),
     })
 }
 
