@@ -97,6 +97,15 @@ for X in opdex bidex; do
   $D report --session "sessions/$X" --suite $X
 done
 
+# BC and ACGD for dex5-easy and for dex5-hard alone, on the same encoder and
+# demonstrations (the report's per-suite table).
+for X in dex5-easy dex5-hard; do
+  for M in bc acgd; do
+    $D distill --method $M --suite $X --demos-per-task 100 --session "$S" --no-collect "${ENC[@]}"
+    $D eval --policy "$S/students/$M-$X-100" --episodes 50
+  done
+done
+
 # Noise-injected demonstrations in their own session sessions/dex10n: the
 # experts execute their mean action plus Gaussian noise 0.1, the label stays
 # the mean action (reach-hard finds no solved episode under noise). BC and

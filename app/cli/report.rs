@@ -18,6 +18,7 @@ use super::expert_eval::critic_rows;
 use crate::output::emit;
 use crate::plot::{BarGroup, XySeries, bars, xy_lines};
 
+mod per_suite;
 mod pull;
 mod seeds;
 
@@ -67,6 +68,9 @@ struct Entry {
     /// Student setting (config without seed) and seed, for the seeds table.
     #[serde(skip)]
     setting: Option<(String, u64)>,
+    /// The suite the student was distilled for (empty when unknown).
+    #[serde(skip)]
+    trained_suite: String,
 }
 
 /// A policy's effective number of tasks on the report's tasks.
@@ -101,6 +105,7 @@ struct Report {
     figures: Vec<String>,
     students: Vec<Entry>,
     seeds: Vec<seeds::SeedGroup>,
+    per_suite: Vec<per_suite::SuiteRow>,
     critic_pull: Vec<pull::PullRow>,
     polytask: PolyTaskSection,
 }
@@ -192,6 +197,10 @@ fn load_entries(session: &Path, goal: GoalArg) -> anyhow::Result<Vec<Entry>> {
                 label,
                 report,
                 setting: student.as_ref().map(seeds::setting),
+                trained_suite: student
+                    .as_ref()
+                    .map(|m| m.suite.clone())
+                    .unwrap_or_default(),
             });
         }
     }
@@ -427,6 +436,19 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     let out = a.out.clone().unwrap_or_else(|| a.session.join("report"));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let entries = load_entries(&a.session, a.goal)?;
+    // Table II and the scaling bars read the students of the report's
+    // suite on its subsets (dex10 students on dex5-easy), where there are
+    // any: a dex5-easy student beside them would mix two kinds of row.
+    // Policies without a student.json (BC-RNN, PolyTask) stay.
+    let suite_students: Vec<Entry> = if entries.iter().any(|e| e.trained_suite == suite) {
+        entries
+            .iter()
+            .filter(|e| e.trained_suite.is_empty() || e.trained_suite == suite)
+            .cloned()
+            .collect()
+    } else {
+        entries.clone()
+    };
     let lifelong = load_lifelong_entries(&a.session, &suite, a.goal)?;
     let experts = critic_rows(&catalog, &tasks, None, a.expert_episodes, a.json)?;
     let mut md = format!(
@@ -464,7 +486,8 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     for suite in ["dex5-easy", "dex5-hard"] {
         let st: Vec<String> = catalog.suite(suite)?.to_vec();
         for (latent, critic, none) in [("VQ-VAE", "acgd", "bc"), ("vanilla", "act-critic", "act")] {
-            let pick = |m: &str| best(&entries, m, &st, a.demos).and_then(|e| mean_over(e, &st));
+            let pick =
+                |m: &str| best(&suite_students, m, &st, a.demos).and_then(|e| mean_over(e, &st));
             let (c, n, d) = (pick(critic), pick(none), pick(&format!("dagger-{none}")));
             any |= c.is_some() || n.is_some() || d.is_some();
             rows += &format!(
@@ -479,6 +502,9 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
         md += "\n## Table II: mean success, VQ-VAE vs vanilla latent\n\n| latent | suite | critic | none | DAgger |\n|---|---|---|---|---|\n";
         md += &rows;
     }
+
+    let per_suite = per_suite::rows(&catalog, &entries, a.demos)?;
+    md += &per_suite::markdown(&per_suite);
 
     // Seeds: settings trained more than once.
     let members: Vec<seeds::Member> = entries
@@ -499,7 +525,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     let suites = ["dex5-easy", "dex5-hard", "dex10"];
     // Default-named runs only: a variant (`acgd-a0.3-…`) would overwrite
     // its method's bar.
-    for e in entries.iter().filter(|e| default_named(e)) {
+    for e in suite_students.iter().filter(|e| default_named(e)) {
         let row = suites
             .iter()
             .map(|s| {
@@ -585,6 +611,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
         figures,
         students: entries,
         seeds: seed_groups,
+        per_suite,
         critic_pull,
         polytask,
     };
