@@ -66,9 +66,6 @@ pub fn collect_cmd(a: CollectArgs) -> anyhow::Result<()> {
     if a.image == 0 || a.episodes == 0 {
         anyhow::bail!("--image and --episodes must be positive");
     }
-    if !(0.0..=1.0).contains(&a.action_noise) {
-        anyhow::bail!("--action-noise {} must lie in [0, 1]", a.action_noise);
-    }
     let cfg = CollectConfig {
         tasks: tasks.clone(),
         episodes: a.episodes,

@@ -308,9 +308,6 @@ fn top_up(
     data: &Path,
     control: &Control,
 ) -> anyhow::Result<()> {
-    if !(0.0..=1.0).contains(&a.action_noise) {
-        anyhow::bail!("--action-noise {} must lie in [0, 1]", a.action_noise);
-    }
     let counts = have(data, tasks)?;
     for (t, &n) in tasks.iter().zip(&counts) {
         if n >= a.demos_per_task || control.is_cancelled() {

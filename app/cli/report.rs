@@ -383,13 +383,13 @@ fn cell(v: Option<f64>) -> String {
 /// demonstrations per task where one is, the default-named run before its
 /// variants, then the most demonstrations.
 fn best<'a>(
-    entries: &'a [Entry],
+    entries: impl IntoIterator<Item = &'a Entry>,
     method: &str,
     tasks: &[String],
     demos: usize,
 ) -> Option<&'a Entry> {
     entries
-        .iter()
+        .into_iter()
         .filter(|e| e.method == method && mean_over(e, tasks).is_some())
         .max_by_key(|e| (e.demos == demos, default_named(e), e.demos))
 }
@@ -440,15 +440,11 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     // suite on its subsets (dex10 students on dex5-easy), where there are
     // any: a dex5-easy student beside them would mix two kinds of row.
     // Policies without a student.json (BC-RNN, PolyTask) stay.
-    let suite_students: Vec<Entry> = if entries.iter().any(|e| e.trained_suite == suite) {
-        entries
-            .iter()
-            .filter(|e| e.trained_suite.is_empty() || e.trained_suite == suite)
-            .cloned()
-            .collect()
-    } else {
-        entries.clone()
-    };
+    let any_own = entries.iter().any(|e| e.trained_suite == suite);
+    let suite_students: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| !any_own || e.trained_suite.is_empty() || e.trained_suite == suite)
+        .collect();
     let lifelong = load_lifelong_entries(&a.session, &suite, a.goal)?;
     let experts = critic_rows(&catalog, &tasks, None, a.expert_episodes, a.json)?;
     let mut md = format!(
@@ -486,8 +482,10 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     for suite in ["dex5-easy", "dex5-hard"] {
         let st: Vec<String> = catalog.suite(suite)?.to_vec();
         for (latent, critic, none) in [("VQ-VAE", "acgd", "bc"), ("vanilla", "act-critic", "act")] {
-            let pick =
-                |m: &str| best(&suite_students, m, &st, a.demos).and_then(|e| mean_over(e, &st));
+            let pick = |m: &str| {
+                best(suite_students.iter().copied(), m, &st, a.demos)
+                    .and_then(|e| mean_over(e, &st))
+            };
             let (c, n, d) = (pick(critic), pick(none), pick(&format!("dagger-{none}")));
             any |= c.is_some() || n.is_some() || d.is_some();
             rows += &format!(

@@ -155,6 +155,12 @@ pub fn collect(
     control: &Control,
     progress: &mut dyn FnMut(&CollectProgress),
 ) -> Result<CollectSummary> {
+    if !(0.0..=1.0).contains(&cfg.action_noise) {
+        return Err(crate::error::LearnError::Config {
+            field: "action_noise",
+            message: format!("{} must lie in [0, 1]", cfg.action_noise),
+        });
+    }
     let mut writer = DatasetWriter::open(out, cfg.image_size, cfg.chunk)?;
     let names: Vec<&String> = catalog.tasks.keys().collect();
     let start = Instant::now();

@@ -25,22 +25,17 @@ pub fn rows(catalog: &Catalog, entries: &[Entry], demos: usize) -> anyhow::Resul
     let mut out = Vec::new();
     for suite in ["dex5-easy", "dex5-hard"] {
         let tasks: Vec<String> = catalog.suite(suite)?.to_vec();
-        let trained_on = |s: &str| -> Vec<Entry> {
-            entries
-                .iter()
-                .filter(|e| e.trained_suite == s)
-                .cloned()
-                .collect()
+        // Mean success of the best `method` student trained on `trained`.
+        let pick = |trained: &str, method: &str| {
+            let set = entries.iter().filter(|e| e.trained_suite == trained);
+            best(set, method, &tasks, demos).and_then(|e| mean_over(e, &tasks))
         };
-        let (own, dex10) = (trained_on(suite), trained_on("dex10"));
-        let pick =
-            |set: &[Entry], m: &str| best(set, m, &tasks, demos).and_then(|e| mean_over(e, &tasks));
         let row = SuiteRow {
             suite: suite.to_string(),
-            acgd_own: pick(&own, "acgd"),
-            bc_own: pick(&own, "bc"),
-            acgd_dex10: pick(&dex10, "acgd"),
-            bc_dex10: pick(&dex10, "bc"),
+            acgd_own: pick(suite, "acgd"),
+            bc_own: pick(suite, "bc"),
+            acgd_dex10: pick("dex10", "acgd"),
+            bc_dex10: pick("dex10", "bc"),
         };
         if row.acgd_own.is_some() || row.bc_own.is_some() {
             out.push(row);

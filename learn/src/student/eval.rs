@@ -138,14 +138,22 @@ pub fn evaluate_with(
             },
         )
         .collect::<Result<Vec<_>>>()?;
-    Ok(TaskEval {
+    let mut e = TaskEval {
         task: task.to_string(),
-        solved: logs.iter().map(|l| l.solved).collect(),
-        returns: logs.iter().map(|l| l.ret).collect(),
-        steps: logs.iter().map(|l| l.goal_error.len()).sum(),
-        goal_error: logs.iter().map(|l| l.goal_error.clone()).collect(),
-        progress: logs.into_iter().map(|l| l.progress).collect(),
-    })
+        solved: Vec::with_capacity(logs.len()),
+        returns: Vec::with_capacity(logs.len()),
+        steps: 0,
+        goal_error: Vec::with_capacity(logs.len()),
+        progress: Vec::with_capacity(logs.len()),
+    };
+    for l in logs {
+        e.solved.push(l.solved);
+        e.returns.push(l.ret);
+        e.steps += l.goal_error.len();
+        e.goal_error.push(l.goal_error);
+        e.progress.push(l.progress);
+    }
+    Ok(e)
 }
 
 /// Roll `episodes` evaluation episodes of `task` (seeds `base..` in the
