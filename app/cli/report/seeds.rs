@@ -18,8 +18,10 @@ pub fn setting(m: &StudentMeta) -> (String, u64) {
         cfg.q_norm = QNorm::default();
     }
     // Plain structs of numbers and strings: serialising cannot fail.
-    let key =
-        serde_json::to_string(&(cfg, &m.suite, &m.tasks, &m.episodes_per_task)).unwrap_or_default();
+    // The label keeps DAgger (which copies its base student's config) apart
+    // from its base.
+    let key = serde_json::to_string(&(cfg, &m.label, &m.suite, &m.tasks, &m.episodes_per_task))
+        .unwrap_or_default();
     (key, seed)
 }
 
