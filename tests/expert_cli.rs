@@ -93,6 +93,17 @@ fn train_eval_collect_inspect() {
     assert_eq!(info["frames"], col["frames"]);
     assert_eq!(info["tasks"][0]["task"], "reach-easy");
     assert!(info["bytes"].as_u64().expect("bytes") > 2 * 75 * 64 * 64 * 3);
+    assert!(info["tasks"][0].get("action_change").is_none());
+    // --actions: how fast the actions change, step by step from the start,
+    // in [0, 2] per value (actions lie in [-1, 1]).
+    let info = json(&["data", "info", s, "--actions", "--json"]);
+    let change = &info["tasks"][0]["action_change"];
+    let first = change["first_steps"].as_array().expect("first_steps");
+    assert_eq!(first.len(), 4, "{change}");
+    for v in first.iter().chain([&change["later"]]) {
+        let v = v.as_f64().expect("number");
+        assert!((0.0..=2.0).contains(&v), "{change}");
+    }
     let gif = session.join("ep.gif");
     let (ok, _, err) = dexstudio(&[
         "data",

@@ -158,6 +158,11 @@ pub enum DataCmd {
     Info {
         /// Dataset folder, or a session folder holding data/.
         dataset: PathBuf,
+        /// Also read every shard for how fast the demonstrated actions
+        /// change: mean |a_{t+1} − a_t| per action value at each of the
+        /// first steps and over the rest of the episodes.
+        #[arg(long)]
+        actions: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -187,6 +192,19 @@ struct TaskCount {
     frames: usize,
     solved: usize,
     mean_return: f64,
+    /// With --actions: mean |a_{t+1} − a_t| per action value for t = 0, 1, …
+    /// (the first `START_STEPS` steps), then over every later step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action_change: Option<ActionChange>,
+}
+
+/// Steps whose action change `data info --actions` lists one by one.
+const START_STEPS: usize = 4;
+
+#[derive(Serialize, Default)]
+struct ActionChange {
+    first_steps: Vec<f64>,
+    later: f64,
 }
 
 #[derive(Serialize)]
@@ -202,7 +220,11 @@ struct Info {
 
 pub fn run(cmd: DataCmd) -> anyhow::Result<()> {
     match cmd {
-        DataCmd::Info { dataset, json } => info(dataset, json),
+        DataCmd::Info {
+            dataset,
+            actions,
+            json,
+        } => info(dataset, actions, json),
         DataCmd::View {
             dataset,
             episode,
@@ -212,7 +234,54 @@ pub fn run(cmd: DataCmd) -> anyhow::Result<()> {
     }
 }
 
-fn info(path: PathBuf, json: bool) -> anyhow::Result<()> {
+/// Mean |a_{t+1} − a_t| per action value of each task's episodes.
+fn action_change(d: &Dataset, json: bool) -> anyhow::Result<Vec<(String, ActionChange)>> {
+    // Per task: sums and counts for each early step, then for the rest.
+    let mut acc: Vec<(String, Vec<(f64, usize)>)> = Vec::new();
+    let bar = crate::output::progress(
+        d.manifest.shards.len() as u64,
+        json,
+        "actions [{bar:30}] {pos}/{len} shards {elapsed_precise} eta {eta}",
+    )?;
+    for (i, shard) in d.manifest.shards.iter().enumerate() {
+        let (task, frames) = d.read_shard(i)?;
+        let a = task.action_dim;
+        let slot = match acc.iter().position(|(t, _)| *t == task.name) {
+            Some(j) => j,
+            None => {
+                acc.push((task.name.clone(), vec![(0.0, 0); START_STEPS + 1]));
+                acc.len() - 1
+            }
+        };
+        let mut start = 0;
+        for e in &shard.episodes {
+            for t in 0..e.frames.saturating_sub(1) {
+                let (x, y) = ((start + t) * a, (start + t + 1) * a);
+                let change: f64 = (0..a)
+                    .map(|j| f64::from((frames.action[y + j] - frames.action[x + j]).abs()))
+                    .sum::<f64>()
+                    / a.max(1) as f64;
+                let cell = &mut acc[slot].1[t.min(START_STEPS)];
+                cell.0 += change;
+                cell.1 += 1;
+            }
+            start += e.frames;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let mean = |(s, n): (f64, usize)| s / n.max(1) as f64;
+    Ok(acc
+        .into_iter()
+        .map(|(t, cells)| {
+            let later = mean(cells[START_STEPS]);
+            let first_steps = cells[..START_STEPS].iter().map(|&c| mean(c)).collect();
+            (t, ActionChange { first_steps, later })
+        })
+        .collect())
+}
+
+fn info(path: PathBuf, actions: bool, json: bool) -> anyhow::Result<()> {
     let d = Dataset::open(&path)?;
     let mut tasks: Vec<TaskCount> = d
         .manifest
@@ -225,8 +294,16 @@ fn info(path: PathBuf, json: bool) -> anyhow::Result<()> {
             frames: 0,
             solved: 0,
             mean_return: 0.0,
+            action_change: None,
         })
         .collect();
+    if actions {
+        for (task, change) in action_change(&d, json)? {
+            if let Some(t) = tasks.iter_mut().find(|t| t.task == task) {
+                t.action_change = Some(change);
+            }
+        }
+    }
     for s in &d.manifest.shards {
         if let Some(t) = tasks.iter_mut().find(|t| t.task == s.task) {
             for e in &s.episodes {
@@ -275,6 +352,19 @@ fn info(path: PathBuf, json: bool) -> anyhow::Result<()> {
                 "{:<16} {:>5} {:>9} {:>8} {:>7} {:>12.1}",
                 t.task, t.index, t.episodes, t.frames, t.solved, t.mean_return
             );
+        }
+        if i.tasks.iter().any(|t| t.action_change.is_some()) {
+            println!(
+                "\nmean |a(t+1) - a(t)| per action value\n{:<16} {:>7} {:>7} {:>7} {:>7} {:>7}",
+                "task", "t=0", "t=1", "t=2", "t=3", "later"
+            );
+            for t in &i.tasks {
+                if let Some(c) = &t.action_change {
+                    let steps: Vec<String> =
+                        c.first_steps.iter().map(|v| format!("{v:>7.3}")).collect();
+                    println!("{:<16} {} {:>7.3}", t.task, steps.join(" "), c.later);
+                }
+            }
         }
     })
 }
