@@ -4,6 +4,10 @@
 #   scripts/train-students.sh [session-dir]
 # Seeds are the defaults: 1 for networks and batches, 0 for collection and
 # evaluation (evaluation seeds live in their own domain).
+#
+# Students made before start sampling became the default (--start-share
+# 0.25) were trained with it off; their commands say --start-share 0, and
+# the ones first made under the default names carry "ss0" in theirs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S="${1:-sessions/dex10}"
@@ -12,6 +16,7 @@ D=target/release/dexstudio
 T=(--task reach-easy --task pose-easy --task key-turn-easy --task key-turn-hard)
 N=(--suite dex10 --demos-per-task 100 --session "$S")
 ENC=(--backbone "$S/students/bc-v0-dex10-100/student.safetensors")
+OLD=("${ENC[@]}" --start-share 0)
 
 # 1. Demonstrations: 100 successful episodes of each task whose expert
 #    solves it.
@@ -20,34 +25,37 @@ $D collect "${T[@]}" --episodes 100 --session "$S"
 # 2. The first BC run, with the first settings: its top-up collection gives
 #    up on the tasks no expert solves (finding 19 reach-hard episodes), and
 #    it pre-trains the image encoder every later student reuses.
-$D distill --method bc "${N[@]}" --config scripts/student-v0.toml --out "$S/students/bc-v0-dex10-100"
-$D distill --method acgd "${N[@]}" --no-collect --config scripts/student-v0.toml "${ENC[@]}" \
-  --out "$S/students/acgd-v0-dex10-100"
+$D distill --method bc "${N[@]}" --config scripts/student-v0.toml --start-share 0 \
+  --out "$S/students/bc-v0-dex10-100"
+$D distill --method acgd "${N[@]}" --no-collect --config scripts/student-v0.toml --start-share 0 \
+  "${ENC[@]}" --out "$S/students/acgd-v0-dex10-100"
 
-# 3. The shipped BC and ACGD students (default settings), on that encoder,
-#    and ACGD variants: the critic on the first action only (the paper's
-#    L_distill, the default before --critic-span), and other weights α.
-$D distill --method bc "${N[@]}" --no-collect "${ENC[@]}"
-$D distill --method acgd "${N[@]}" --no-collect "${ENC[@]}"
-$D distill --method acgd "${N[@]}" --no-collect "${ENC[@]}" --critic-span first \
+# 3. The BC and ACGD students shipped before start sampling, on that
+#    encoder, and ACGD variants: the critic on the first action only (the
+#    paper's L_distill, the default before --critic-span), and other
+#    weights α.
+for M in bc acgd; do
+  $D distill --method $M "${N[@]}" --no-collect "${OLD[@]}" --out "$S/students/$M-ss0-dex10-100"
+done
+$D distill --method acgd "${N[@]}" --no-collect "${OLD[@]}" --critic-span first \
   --out "$S/students/acgd-first-dex10-100"
-$D distill --method acgd "${N[@]}" --no-collect "${ENC[@]}" --critic-span first --alpha 0.3 \
+$D distill --method acgd "${N[@]}" --no-collect "${OLD[@]}" --critic-span first --alpha 0.3 \
   --out "$S/students/acgd-a0.3-dex10-100"
 for A in 0.5 2; do
-  $D distill --method acgd "${N[@]}" --no-collect "${ENC[@]}" --alpha $A \
+  $D distill --method acgd "${N[@]}" --no-collect "${OLD[@]}" --alpha $A \
     --out "$S/students/acgd-a$A-dex10-100"
 done
 # The pair with a cosine learning-rate schedule (not the default: worse).
 for M in bc acgd; do
-  $D distill --method $M "${N[@]}" --no-collect "${ENC[@]}" --lr-schedule cosine \
+  $D distill --method $M "${N[@]}" --no-collect "${OLD[@]}" --lr-schedule cosine \
     --out "$S/students/$M-cos-dex10-100"
 done
 # The shipped pair again with training seeds 2 and 3 (the report's seeds
 # table).
 for SEED in 2 3; do
   for M in bc acgd; do
-    $D distill --method $M "${N[@]}" --no-collect "${ENC[@]}" --seed $SEED \
-      --out "$S/students/$M-s$SEED-dex10-100"
+    $D distill --method $M "${N[@]}" --no-collect "${OLD[@]}" --seed $SEED \
+      --out "$S/students/$M-ss0-s$SEED-dex10-100"
   done
 done
 
@@ -55,17 +63,18 @@ done
 # the default: no gain), three seeds, and with ten times L_act's pull
 # (alpha 0.1).
 for SEED in 1 2 3; do
-  $D distill --method acgd "${N[@]}" --no-collect "${ENC[@]}" --q-norm grad --seed $SEED \
+  $D distill --method acgd "${N[@]}" --no-collect "${OLD[@]}" --q-norm grad --seed $SEED \
     --out "$S/students/acgd-qg-s$SEED-dex10-100"
 done
-$D distill --method acgd "${N[@]}" --no-collect "${ENC[@]}" --q-norm grad --alpha 0.1 \
+$D distill --method acgd "${N[@]}" --no-collect "${OLD[@]}" --q-norm grad --alpha 0.1 \
   --out "$S/students/acgd-qg-a0.1-dex10-100"
 
 # 4. Baselines: DAgger on the BC student, vanilla ACT with and without the
 #    critic on the same encoder.
-$D distill --method dagger "${N[@]}" --no-collect
-$D distill --method act "${N[@]}" --no-collect "${ENC[@]}"
-$D distill --method act-critic "${N[@]}" --no-collect "${ENC[@]}" --critic-span first
+$D distill --method dagger "${N[@]}" --no-collect --from "$S/students/bc-ss0-dex10-100" \
+  --out "$S/students/dagger-bc-ss0-dex10-100"
+$D distill --method act "${N[@]}" --no-collect "${OLD[@]}"
+$D distill --method act-critic "${N[@]}" --no-collect "${OLD[@]}" --critic-span first
 $D distill --method dagger --from "$S/students/act-dex10-100" "${N[@]}" --no-collect
 # PolyTask from regenerated, relabelled expert buffers (one-hot goals), and
 # its lifelong mode on dex5-easy (tasks arriving one by one, against
@@ -80,7 +89,8 @@ $D eval --policy "$S/students/polytask-lifelong-dex5-easy-100" --episodes 20
 # and ACGD on 500 per task (reach-hard keeps its 19).
 $D collect "${T[@]}" --episodes 400 --session "$S"
 for M in bc acgd; do
-  $D distill --method $M --suite dex10 --demos-per-task 500 --session "$S" --no-collect "${ENC[@]}"
+  $D distill --method $M --suite dex10 --demos-per-task 500 --session "$S" --no-collect "${OLD[@]}" \
+    --out "$S/students/$M-ss0-dex10-500"
 done
 
 # opdex (spray-1, spray-2) and bidex (scissors, switch, bottle-cap; two
@@ -88,9 +98,9 @@ done
 # 100 demonstrations per task and pre-trains that suite's encoder; ACGD
 # reuses it.
 for X in opdex bidex; do
-  $D distill --method bc --suite $X --demos-per-task 100 --session "sessions/$X"
+  $D distill --method bc --suite $X --demos-per-task 100 --session "sessions/$X" --start-share 0
   $D distill --method acgd --suite $X --demos-per-task 100 --session "sessions/$X" --no-collect \
-    --backbone "sessions/$X/students/bc-$X-100/student.safetensors"
+    --start-share 0 --backbone "sessions/$X/students/bc-$X-100/student.safetensors"
   for M in bc acgd; do
     $D eval --policy "sessions/$X/students/$M-$X-100" --episodes 50
   done
@@ -101,8 +111,9 @@ done
 # demonstrations (the report's per-suite table).
 for X in dex5-easy dex5-hard; do
   for M in bc acgd; do
-    $D distill --method $M --suite $X --demos-per-task 100 --session "$S" --no-collect "${ENC[@]}"
-    $D eval --policy "$S/students/$M-$X-100" --episodes 50
+    $D distill --method $M --suite $X --demos-per-task 100 --session "$S" --no-collect "${OLD[@]}" \
+      --out "$S/students/$M-ss0-$X-100"
+    $D eval --policy "$S/students/$M-ss0-$X-100" --episodes 50
   done
 done
 
@@ -111,7 +122,7 @@ done
 # the mean action (reach-hard finds no solved episode under noise). BC and
 # ACGD (seeds 1 and 2) and ACGD with --q-norm grad, on the same encoder.
 SN=sessions/dex10n
-NN=(--suite dex10 --demos-per-task 100 --session "$SN" --no-collect "${ENC[@]}")
+NN=(--suite dex10 --demos-per-task 100 --session "$SN" --no-collect "${OLD[@]}")
 $D collect "${T[@]}" --episodes 100 --session "$SN" --action-noise 0.1
 $D collect --task reach-hard --episodes 19 --session "$SN" --action-noise 0.1
 for M in bc acgd; do
@@ -124,11 +135,55 @@ for P in "$SN"/students/*-dex10-100/; do
 done
 $D report --session "$SN" --suite dex10
 
+# Start sampling, the default since (--start-share 0.25: a quarter of every
+# batch from the episodes' first 8 frames): the shipped BC and ACGD pair
+# (seed 1) and seeds 2 and 3; window 16; share 0.5 (BC); with the full
+# critic pull; DAgger from the new BC student; the 500-demonstration pair
+# and the per-suite pairs.
+for SEED in 1 2 3; do
+  for M in bc acgd; do
+    O="$S/students/$M-s$SEED-dex10-100"
+    [ $SEED = 1 ] && O="$S/students/$M-dex10-100"
+    $D distill --method $M "${N[@]}" --no-collect "${ENC[@]}" --seed $SEED --out "$O"
+  done
+done
+for M in bc acgd; do
+  $D distill --method $M "${N[@]}" --no-collect "${ENC[@]}" --start-window 16 \
+    --out "$S/students/$M-st25w16-dex10-100"
+done
+$D distill --method bc "${N[@]}" --no-collect "${ENC[@]}" --start-share 0.5 \
+  --out "$S/students/bc-st50-dex10-100"
+$D distill --method acgd "${N[@]}" --no-collect "${ENC[@]}" --q-norm grad \
+  --out "$S/students/acgd-qg-st25-dex10-100"
+$D distill --method dagger "${N[@]}" --no-collect
+for M in bc acgd; do
+  $D distill --method $M --suite dex10 --demos-per-task 500 --session "$S" --no-collect "${ENC[@]}"
+  for X in dex5-easy dex5-hard; do
+    $D distill --method $M --suite $X --demos-per-task 100 --session "$S" --no-collect "${ENC[@]}"
+    $D eval --policy "$S/students/$M-$X-100" --episodes 50
+  done
+done
+
 # 5. Evaluation (50 episodes per task, rendered goal images) and the report.
 for P in "$S"/students/*-dex10-100/ "$S"/students/*-dex10-500/; do
   $D eval --policy "$P" --suite dex10 --episodes 50
 done
 $D report --session "$S" --suite dex10
+
+# Inference-time checks, saved apart from each student's own report: the
+# expert acting for the first 1 or 4 steps (--expert-lead), and a
+# temporal-ensembling decay of 1 instead of 0.1 (--eta).
+FOUR=(--task reach-easy --task pose-easy --task key-turn-easy --task key-turn-hard)
+for L in 1 4; do
+  for P in bc-ss0 acgd-ss0 bc; do
+    $D eval --policy "$S/students/$P-dex10-100" "${FOUR[@]}" --episodes 50 --expert-lead $L
+  done
+done
+$D eval --policy "$S/students/acgd-ss0-dex10-500" --task pose-easy --episodes 50 --expert-lead 1
+for P in acgd-ss0 bc-ss0 acgd-ss0-s2 bc-ss0-s2 acgd-ss0-s3; do
+  $D eval --policy "$S/students/$P-dex10-100" --suite dex10 --episodes 50 --eta 1
+done
+$D data info "$S" --actions
 
 # 6. Ship BC and ACGD, for dex10, opdex and bidex.
 for M in acgd bc; do

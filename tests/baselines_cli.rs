@@ -159,6 +159,18 @@ fn bc_rnn_distill_then_eval() {
     assert_eq!((rows[0][0], rows[0][1]), ("0", "1"));
     assert_eq!((rows[149][0], rows[149][1]), ("1", "75"));
     assert!(trace.join("trace-reach-easy.svg").is_file());
+    // --expert-lead longer than the episode: the shipped expert solves
+    // both, saved apart from the policy's own report.
+    let r = eval(&out, &["--task", "pose-easy", "--expert-lead", "200"]);
+    assert_eq!(r["tasks"][0]["success"], 1.0, "{r}");
+    assert!(out.join("eval-custom-rendered-lead200.json").is_file());
+    // --eta is a student's setting.
+    let p = out.to_str().expect("utf8");
+    let (ok, _, err) = dexstudio(&["eval", "--policy", p, "--eta", "1"]);
+    assert!(
+        !ok && err.contains("--eta") && err.contains("no student"),
+        "{err}"
+    );
 
     // Flags of other methods are refused by name.
     let (ok, _, err) = dexstudio(&[

@@ -146,6 +146,13 @@ pub struct DistillArgs {
     /// Weight α of the behaviour-cloning loss against L_distill.
     #[arg(long)]
     alpha: Option<f32>,
+    /// Share of each batch drawn from the episodes' first frames
+    /// (--start-window of them).
+    #[arg(long)]
+    start_share: Option<f32>,
+    /// Frames from each episode's start that --start-share draws from.
+    #[arg(long)]
+    start_window: Option<usize>,
     /// Which decoded actions L_distill grades [default: chunk].
     #[arg(long, value_enum)]
     critic_span: Option<CriticSpanArg>,
@@ -246,7 +253,7 @@ fn config(a: &DistillArgs) -> anyhow::Result<StudentConfig> {
     }
     set!(seed => seed, steps => steps, tokenizer_steps => tokenizer_steps, alpha => alpha,
          chunk => chunk, codes => codes, code_width => code_width, eta => eta, width => width,
-         batch => batch, lr => lr);
+         batch => batch, lr => lr, start_share => start_share, start_window => start_window);
     if let Some(s) = a.encoder_steps {
         c.encoder.steps = s;
     }

@@ -6,10 +6,12 @@
 //! a lifelong PolyTask run (`lifelong.json`: every stage on the tasks it
 //! has seen, both modes, with the effective number of tasks per stage).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use dexlearn::Expert;
 use dexlearn::baselines::{
     BcRnn, LifelongStage, PolyTask, effective_tasks, evaluate_bc_rnn, evaluate_polytask,
     load_lifelong,
@@ -17,7 +19,7 @@ use dexlearn::baselines::{
 use dexlearn::bootstrap::mean_ci95;
 use dexlearn::data::Dataset;
 use dexlearn::student::Student;
-use dexlearn::student::eval::{GoalSource, TaskEval, evaluate_student};
+use dexlearn::student::eval::{GoalSource, Lead, TaskEval, evaluate_student};
 use dexsim::Catalog;
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +69,19 @@ pub struct EvalArgs {
     /// failed episodes), to see how a policy fails.
     #[arg(long)]
     trace: Option<PathBuf>,
+    /// Temporal-ensembling decay `η` for a student instead of the one it
+    /// was trained with (0: plain mean of the last `k` chunks; large: the
+    /// newest chunk alone). The report is then saved as
+    /// `eval-<suite>-<goal>-eta<η>.json`, apart from the trained setting.
+    #[arg(long)]
+    eta: Option<f32>,
+    /// The task's expert acts for the first N steps of every episode while
+    /// the policy watches, then the policy takes over: how much of a
+    /// failure is decided at the start. The expert comes from the policy's
+    /// session (`<session>/experts/<task>`), else the shipped one. The
+    /// report is saved as `eval-<suite>-<goal>-lead<N>.json`.
+    #[arg(long, default_value_t = 0)]
+    expert_lead: usize,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -140,19 +155,29 @@ enum Loaded {
     Lifelong(Vec<LifelongStage>),
 }
 
-/// Load whatever policy `dir` holds.
-fn load(dir: &Path) -> anyhow::Result<Loaded> {
+/// Load whatever policy `dir` holds; `eta` replaces a student's
+/// temporal-ensembling decay.
+fn load(dir: &Path, eta: Option<f32>) -> anyhow::Result<Loaded> {
     let ctx = |what: &str| format!("loading the {what} in {}", dir.display());
+    if let (Some(eta), false) = (eta, dir.join("student.json").exists()) {
+        bail!(
+            "--eta {eta}: {} holds no student (student.json); only students ensemble action chunks",
+            dir.display()
+        );
+    }
     if dir.join("lifelong.json").exists() {
         return Ok(Loaded::Lifelong(
             load_lifelong(dir).with_context(|| ctx("lifelong PolyTask run"))?,
         ));
     }
     if dir.join("student.json").exists() {
-        return Ok(Loaded::Student(Arc::new(
-            Student::load(dir).with_context(|| ctx("student"))?,
-        )));
+        let mut student = Student::load(dir).with_context(|| ctx("student"))?;
+        if let Some(eta) = eta {
+            student.set_eta(eta).context("--eta")?;
+        }
+        return Ok(Loaded::Student(Arc::new(student)));
     }
+
     if dir.join("bcrnn.json").exists() {
         return Ok(Loaded::BcRnn(Arc::new(
             BcRnn::load(dir).with_context(|| ctx("BC-RNN policy"))?,
@@ -297,11 +322,19 @@ fn evaluate_single(a: &EvalArgs, catalog: &Catalog, loaded: &Loaded) -> anyhow::
             Loaded::Lifelong(_) => bail!("a lifelong run has no single policy"),
         };
     let (suite, tasks) = targets(a, catalog, &own_suite, &own_tasks)?;
-    let one = |task: &str, goal: &GoalSource, done: &(dyn Fn() + Sync)| match loaded {
-        Loaded::Student(s) => evaluate_student(catalog, s, task, a.episodes, a.seed, goal, done),
-        Loaded::BcRnn(m) => evaluate_bc_rnn(catalog, m, task, a.episodes, a.seed, goal, done),
-        Loaded::PolyTask(m) => evaluate_polytask(catalog, m, task, a.episodes, a.seed, goal, done),
-        Loaded::Lifelong(_) => unreachable!("rejected above"),
+    let experts = lead_experts(a, &tasks)?;
+    let one = |task: &str, goal: &GoalSource, done: &(dyn Fn() + Sync)| {
+        let lead = experts.get(task).map(|expert| Lead {
+            expert,
+            steps: a.expert_lead,
+        });
+        let (n, seed, lead) = (a.episodes, a.seed, lead.as_ref());
+        match loaded {
+            Loaded::Student(s) => evaluate_student(catalog, s, task, n, seed, goal, lead, done),
+            Loaded::BcRnn(m) => evaluate_bc_rnn(catalog, m, task, n, seed, goal, lead, done),
+            Loaded::PolyTask(m) => evaluate_polytask(catalog, m, task, n, seed, goal, lead, done),
+            Loaded::Lifelong(_) => unreachable!("rejected above"),
+        }
     };
     let bar = eval_bar(tasks.len() * a.episodes, a.json)?;
     let t0 = std::time::Instant::now();
@@ -387,7 +420,9 @@ fn evaluate_lifelong(
     for s in stages {
         let seen = selected(s);
         let one = |task: &str, goal: &GoalSource, done: &(dyn Fn() + Sync)| {
-            evaluate_polytask(catalog, &s.policy, task, a.episodes, a.seed, goal, done)
+            evaluate_polytask(
+                catalog, &s.policy, task, a.episodes, a.seed, goal, None, done,
+            )
         };
         let prefix = format!("{} stage {}: ", s.mode.name(), s.stage);
         let (task_rows, groups, steps) = run_tasks(a, &seen, None, &one, &bar, &prefix)?;
@@ -467,6 +502,28 @@ pub fn lifelong_markdown(r: &LifelongReport) -> String {
     s
 }
 
+/// The experts of `tasks` for `--expert-lead` (none without it).
+fn lead_experts(a: &EvalArgs, tasks: &[String]) -> anyhow::Result<HashMap<String, Expert>> {
+    if a.expert_lead == 0 {
+        return Ok(HashMap::new());
+    }
+    // A policy lives in `<session>/students/<name>`.
+    let session = a
+        .policy
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    tasks
+        .iter()
+        .map(|t| {
+            let e = super::distill::expert_of(session, t).with_context(|| {
+                format!("--expert-lead needs the expert of {t}; train one with `dexstudio expert train --task {t}`")
+            })?;
+            Ok((t.clone(), e))
+        })
+        .collect()
+}
+
 /// File the report is saved to beside the policy.
 pub fn report_file(policy: &Path, suite: &str, goal: GoalArg) -> PathBuf {
     policy.join(format!("eval-{suite}-{}.json", goal_name(goal)))
@@ -487,8 +544,11 @@ fn goal_name(goal: GoalArg) -> &'static str {
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     set_threads(a.threads)?;
     let catalog = Catalog::bundled()?;
-    let loaded = load(&a.policy)?;
+    let loaded = load(&a.policy, a.eta)?;
     if let Loaded::Lifelong(stages) = &loaded {
+        if a.expert_lead > 0 {
+            bail!("--expert-lead evaluates one policy; a lifelong run holds one per stage");
+        }
         let r = evaluate_lifelong(&a, &catalog, stages)?;
         dexlearn::fsio::write_json(&lifelong_file(&a.policy, &r.suite, r.goal), &r)?;
         if let Some(p) = &a.markdown {
@@ -504,7 +564,22 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         });
     }
     let r = evaluate_single(&a, &catalog, &loaded)?;
-    dexlearn::fsio::write_json(&report_file(&a.policy, &r.suite, r.goal), &r)?;
+    // Non-default inference settings are saved apart, and the report
+    // leaves them out.
+    let mut tag = String::new();
+    if let Some(eta) = a.eta {
+        tag += &format!("-eta{eta}");
+    }
+    if a.expert_lead > 0 {
+        tag += &format!("-lead{}", a.expert_lead);
+    }
+    let file = if tag.is_empty() {
+        report_file(&a.policy, &r.suite, r.goal)
+    } else {
+        a.policy
+            .join(format!("eval-{}-{}{tag}.json", r.suite, goal_name(r.goal)))
+    };
+    dexlearn::fsio::write_json(&file, &r)?;
     if let Some(p) = &a.markdown {
         dexlearn::fsio::write_atomic(p, markdown(&r).as_bytes())?;
     }

@@ -230,7 +230,7 @@ fn bc_rnn_trains_beats_zero_and_round_trips() {
             // The papers' protocol: goals are demonstrations' last frames,
             // the frames BC-RNN's goal input was trained on.
             let goal = demo_goals(t);
-            evaluate_bc_rnn(&catalog, &model, t, 4, 0, &goal, &|| {}).unwrap()
+            evaluate_bc_rnn(&catalog, &model, t, 4, 0, &goal, None, &|| {}).unwrap()
         })
         .collect();
     let (ret, zero) = summarise("BC-RNN", &evals, &catalog);
@@ -297,7 +297,17 @@ fn polytask_trains_beats_zero_and_round_trips() {
     let evals: Vec<TaskEval> = TASKS
         .iter()
         .map(|t| {
-            evaluate_polytask(&catalog, &model, t, 4, 0, &GoalSource::Rendered, &|| {}).unwrap()
+            evaluate_polytask(
+                &catalog,
+                &model,
+                t,
+                4,
+                0,
+                &GoalSource::Rendered,
+                None,
+                &|| {},
+            )
+            .unwrap()
         })
         .collect();
     let (ret, zero) = summarise("PolyTask", &evals, &catalog);

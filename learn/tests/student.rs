@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{Device, Tensor, Var};
 use dexlearn::collect::{CollectConfig, collect};
 use dexlearn::expert::{Expert, expert_dir};
-use dexlearn::student::eval::{GoalSource, evaluate_student};
+use dexlearn::student::eval::{GoalSource, Lead, evaluate_student};
 use dexlearn::student::loss;
 use dexlearn::student::model::{Dims, StudentNets};
 use dexlearn::student::policy::{ensemble, ensemble_weights};
@@ -425,6 +425,7 @@ fn two_task_suite_distills_and_beats_the_zero_policy() {
             4,
             0,
             &GoalSource::Rendered,
+            None,
             &|| {},
         )
         .unwrap();
@@ -455,6 +456,25 @@ fn two_task_suite_distills_and_beats_the_zero_policy() {
     // The zero policy solves neither task.
     assert!(solved > 0, "the student solved none of 8 episodes");
 
+    // With the expert leading the whole episode the student only watches:
+    // the shipped pose-easy expert solves every episode.
+    let expert = Expert::load(&expert_dir(None, "pose-easy")).unwrap();
+    let led = evaluate_student(
+        &catalog,
+        &student,
+        "pose-easy",
+        4,
+        0,
+        &GoalSource::Rendered,
+        Some(&Lead {
+            expert: &expert,
+            steps: 1000,
+        }),
+        &|| {},
+    )
+    .unwrap();
+    assert_eq!(led.solved, vec![true; 4]);
+
     // A save/load round trip acts identically.
     let loaded = Arc::new(Student::load(&out).unwrap());
     let size = student.meta.dims.image;
@@ -467,6 +487,39 @@ fn two_task_suite_distills_and_beats_the_zero_policy() {
     for _ in 0..3 {
         assert_eq!(a.act(&img, &prop).unwrap(), b.act(&img, &prop).unwrap());
     }
+
+    // An inference-time η changes how chunks mix, not the first action
+    // (one chunk), and a bad one is refused.
+    let mut newest = Student::load(&out).unwrap();
+    assert!(newest.set_eta(f32::NAN).is_err());
+    assert!(newest.set_eta(-1.0).is_err());
+    newest.set_eta(50.0).unwrap();
+    let mut a = StudentRollout::new(Arc::clone(&student), "pose-easy", &img).unwrap();
+    let mut b = StudentRollout::new(Arc::new(newest), "pose-easy", &img).unwrap();
+    let mut differs = false;
+    for step in 0..4 {
+        let p: Vec<f32> = prop.iter().map(|v| v + step as f32 * 0.3).collect();
+        let (x, y) = (a.act(&img, &p).unwrap(), b.act(&img, &p).unwrap());
+        if step == 0 {
+            assert_eq!(x, y);
+        } else {
+            differs |= x != y;
+        }
+    }
+    assert!(differs, "eta 50 acted like the trained eta");
+
+    // A student.json from before start sampling existed reads as it was
+    // trained: with it off, whatever today's default.
+    let json = out.join("student.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(
+        v["config"]["start_share"].as_f64(),
+        Some(f64::from(StudentConfig::default().start_share))
+    );
+    v["config"].as_object_mut().unwrap().remove("start_share");
+    std::fs::write(&json, v.to_string()).unwrap();
+    assert_eq!(Student::load(&out).unwrap().meta.config.start_share, 0.0);
 }
 
 #[test]

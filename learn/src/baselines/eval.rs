@@ -10,7 +10,7 @@ use crate::baselines::bc_rnn::{BcRnn, BcRnnRollout};
 use crate::baselines::polytask::{PolyTask, PolyTaskRollout};
 use crate::error::Result;
 pub use crate::student::eval::{EpisodePolicy, StartEpisode, evaluate_with};
-use crate::student::eval::{GoalSource, TaskEval};
+use crate::student::eval::{GoalSource, Lead, TaskEval};
 
 impl EpisodePolicy for BcRnnRollout {
     fn act(&mut self, image: &[u8], proprio: &[f32]) -> Result<Vec<f32>> {
@@ -25,6 +25,7 @@ impl EpisodePolicy for PolyTaskRollout {
 }
 
 /// Evaluate a BC-RNN policy on `task`.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_bc_rnn(
     catalog: &Catalog,
     model: &Arc<BcRnn>,
@@ -32,16 +33,20 @@ pub fn evaluate_bc_rnn(
     episodes: usize,
     base: u64,
     goal: &GoalSource,
+    lead: Option<&Lead<'_>>,
     done: &(dyn Fn() + Sync),
 ) -> Result<TaskEval> {
     let start = |g: &[u8]| -> Result<Box<dyn EpisodePolicy>> {
         Ok(Box::new(BcRnnRollout::new(Arc::clone(model), task, g)?))
     };
     let size = model.meta.dims.image;
-    evaluate_with(catalog, task, size, episodes, base, goal, &start, done)
+    evaluate_with(
+        catalog, task, size, episodes, base, goal, &start, lead, done,
+    )
 }
 
 /// Evaluate a PolyTask policy on `task`.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_polytask(
     catalog: &Catalog,
     model: &Arc<PolyTask>,
@@ -49,13 +54,16 @@ pub fn evaluate_polytask(
     episodes: usize,
     base: u64,
     goal: &GoalSource,
+    lead: Option<&Lead<'_>>,
     done: &(dyn Fn() + Sync),
 ) -> Result<TaskEval> {
     let start = |g: &[u8]| -> Result<Box<dyn EpisodePolicy>> {
         Ok(Box::new(PolyTaskRollout::new(Arc::clone(model), task, g)?))
     };
     let size = model.meta.dims.image;
-    evaluate_with(catalog, task, size, episodes, base, goal, &start, done)
+    evaluate_with(
+        catalog, task, size, episodes, base, goal, &start, lead, done,
+    )
 }
 
 /// PolyTask's effective number of tasks: the sum of success rates.

@@ -24,6 +24,7 @@ pub struct StudentMeta {
     /// [`STUDENT_FORMAT`].
     pub format: String,
     /// Every knob.
+    #[serde(deserialize_with = "saved_config")]
     pub config: StudentConfig,
     /// Data widths.
     pub dims: Dims,
@@ -53,6 +54,19 @@ pub struct StudentMeta {
     pub label: String,
 }
 
+/// A saved config: knobs added after a student was written take the value
+/// that reproduces how it was trained (start sampling off), not today's
+/// default.
+fn saved_config<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<StudentConfig, D::Error> {
+    let mut v = serde_json::Value::deserialize(d)?;
+    if let Some(o) = v.as_object_mut() {
+        o.entry("start_share").or_insert(0.0.into());
+    }
+    serde_json::from_value(v).map_err(serde::de::Error::custom)
+}
+
 impl StudentMeta {
     /// The name of this student's row in result tables.
     pub fn row_name(&self) -> String {
@@ -77,6 +91,20 @@ pub struct Student {
 }
 
 impl Student {
+    /// Run with temporal-ensembling decay `eta` instead of the trained one
+    /// (an inference setting: the weights do not depend on it).
+    pub fn set_eta(&mut self, eta: f32) -> Result<()> {
+        if !(eta.is_finite() && eta >= 0.0) {
+            return Err(LearnError::Config {
+                field: "eta",
+                message: format!("must be finite and >= 0, got {eta}"),
+            });
+        }
+        self.meta.config.eta = eta;
+        self.nets.cfg.eta = eta;
+        Ok(())
+    }
+
     /// Write weights then JSON into `dir` (JSON last: it vouches for them).
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| LearnError::io(dir, e))?;

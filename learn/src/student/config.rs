@@ -171,6 +171,14 @@ pub struct StudentConfig {
     pub tokenizer_steps: usize,
     /// Behaviour-cloning / distillation (stage b) steps.
     pub steps: usize,
+    /// Share of each batch drawn from the first `start_window` frames of
+    /// the episodes (0: frames uniformly). The experts' first actions are
+    /// a fast transient that uniform sampling shows once per episode, and
+    /// a student that gets them wrong never recovers (docs/results.md).
+    /// A `student.json` without it was trained with 0.
+    pub start_share: f32,
+    /// Frames from each episode's start that `start_share` draws from.
+    pub start_window: usize,
     /// Batch size.
     pub batch: usize,
     /// Learning rate.
@@ -203,6 +211,8 @@ impl Default for StudentConfig {
             history: 3,
             tokenizer_steps: 3000,
             steps: 6000,
+            start_share: 0.25,
+            start_window: 8,
             batch: 128,
             lr: 1e-3,
             lr_schedule: LrSchedule::Constant,
@@ -245,6 +255,18 @@ impl StudentConfig {
         }
         if !(self.eta.is_finite() && self.eta >= 0.0) {
             return bad("eta", format!("must be finite and >= 0, got {}", self.eta));
+        }
+        if !(0.0..=1.0).contains(&self.start_share) {
+            return bad(
+                "start_share",
+                format!("must be in [0, 1], got {}", self.start_share),
+            );
+        }
+        if self.start_share > 0.0 && self.start_window == 0 {
+            return bad(
+                "start_window",
+                "must be at least 1 with start_share > 0".into(),
+            );
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad("lr", format!("must be positive, got {}", self.lr));

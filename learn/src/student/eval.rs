@@ -11,6 +11,7 @@ use serde::Serialize;
 use dexsim::{Catalog, Env, EnvConfig, SeedDomain};
 
 use crate::error::Result;
+use crate::expert::Expert;
 use crate::rollout::domain_seed;
 use crate::student::ckpt::Student;
 use crate::student::policy::StudentRollout;
@@ -85,6 +86,17 @@ impl EpisodePolicy for StudentRollout {
 /// Starts an episode's policy from its goal image.
 pub type StartEpisode<'a> = dyn Fn(&[u8]) -> Result<Box<dyn EpisodePolicy>> + Sync + 'a;
 
+/// The task's expert acts for the first `steps` steps of every episode
+/// while the policy watches (it sees every frame and its own predictions
+/// age as usual), then the policy takes over: how much of a failure is
+/// decided at the start.
+pub struct Lead<'a> {
+    /// The privileged-state expert of the task.
+    pub expert: &'a Expert,
+    /// Steps it acts for.
+    pub steps: usize,
+}
+
 /// Roll `episodes` evaluation episodes of `task` (seeds `base..` in the
 /// evaluation domain) in parallel with `image_size` images; `done()` after
 /// each.
@@ -97,6 +109,7 @@ pub fn evaluate_with(
     base: u64,
     goal: &GoalSource,
     start: &StartEpisode<'_>,
+    lead: Option<&Lead<'_>>,
     done: &(dyn Fn() + Sync),
 ) -> Result<TaskEval> {
     let cfg = EnvConfig {
@@ -121,8 +134,13 @@ pub fn evaluate_with(
                 };
                 let mut policy = start(&goal_image)?;
                 let mut log = EpisodeLog::default();
+                let mut t = 0;
                 loop {
-                    let a = policy.act(&obs.image.rgb, &obs.proprio)?;
+                    let mut a = policy.act(&obs.image.rgb, &obs.proprio)?;
+                    if let Some(l) = lead.filter(|l| t < l.steps) {
+                        a = l.expert.act(&obs.state)?;
+                    }
+                    t += 1;
                     let s = env.step(&a)?;
                     log.ret += f64::from(s.reward);
                     log.solved |= s.info.solved;
@@ -158,6 +176,7 @@ pub fn evaluate_with(
 
 /// Roll `episodes` evaluation episodes of `task` (seeds `base..` in the
 /// evaluation domain) in parallel; `done()` is called after each.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_student(
     catalog: &Catalog,
     student: &Arc<Student>,
@@ -165,11 +184,14 @@ pub fn evaluate_student(
     episodes: usize,
     base: u64,
     goal: &GoalSource,
+    lead: Option<&Lead<'_>>,
     done: &(dyn Fn() + Sync),
 ) -> Result<TaskEval> {
     let start = |g: &[u8]| -> Result<Box<dyn EpisodePolicy>> {
         Ok(Box::new(StudentRollout::new(Arc::clone(student), task, g)?))
     };
     let size = student.meta.dims.image;
-    evaluate_with(catalog, task, size, episodes, base, goal, &start, done)
+    evaluate_with(
+        catalog, task, size, episodes, base, goal, &start, lead, done,
+    )
 }

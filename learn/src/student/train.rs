@@ -2,6 +2,7 @@
 //! then train the student in two stages (tokenizer, then behaviour cloning
 //! with or without the critic term) or, for the CVAE baselines, in one.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -200,6 +201,7 @@ pub fn distill(
         &[(Stage::Policy, cfg.tokenizer_steps + cfg.steps)]
     };
     let mut codes: Option<Vec<u32>> = None;
+    let episodes = episodes_of(c);
     for &(stage, total) in stages {
         if state.stage > stage || (stage == Stage::Tokenizer && skip_tokenizer) {
             continue;
@@ -250,7 +252,7 @@ pub fn distill(
                     ^ (state.step as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
                     ^ stage as u64,
             );
-            let idx = sample(c, cfg.batch, &mut rng);
+            let idx = sample(c, &episodes, cfg, &mut rng);
             let (loss, terms) = match (stage, quantized) {
                 (Stage::Tokenizer, _) => tokenizer_step(&nets, c, &prep, &idx, cfg, &mut rng)?,
                 (_, true) => policy_step(
@@ -399,15 +401,39 @@ fn pretrain_encoder(
     Ok(())
 }
 
-/// Task-balanced frame indexes: a task with frames uniformly, then a frame.
-fn sample(c: &Corpus, batch: usize, rng: &mut impl Rng) -> Vec<usize> {
+/// Each slot's episode ranges, for `start_share`.
+fn episodes_of(c: &Corpus) -> Vec<Vec<Range<usize>>> {
+    let mut out = vec![Vec::new(); c.tasks.len()];
+    for e in &c.episodes {
+        out[c.slot[e.start] as usize].push(e.clone());
+    }
+    out
+}
+
+/// Task-balanced frame indexes: a task with frames uniformly, then a frame;
+/// with probability `start_share` that frame is one of an episode's first
+/// `start_window`. No extra draw at share 0, so older runs replay exactly.
+fn sample(
+    c: &Corpus,
+    episodes: &[Vec<Range<usize>>],
+    cfg: &StudentConfig,
+    rng: &mut impl Rng,
+) -> Vec<usize> {
     let slots: Vec<usize> = (0..c.tasks.len())
         .filter(|&s| !c.frames_of[s].is_empty())
         .collect();
-    (0..batch)
+    (0..cfg.batch)
         .map(|_| {
             let s = slots[rng.random_range(0..slots.len())];
-            c.frames_of[s][rng.random_range(0..c.frames_of[s].len())] as usize
+            if cfg.start_share > 0.0
+                && !episodes[s].is_empty()
+                && rng.random::<f32>() < cfg.start_share
+            {
+                let e = &episodes[s][rng.random_range(0..episodes[s].len())];
+                e.start + rng.random_range(0..cfg.start_window.min(e.len()).max(1))
+            } else {
+                c.frames_of[s][rng.random_range(0..c.frames_of[s].len())] as usize
+            }
         })
         .collect()
 }
@@ -700,4 +726,55 @@ fn load_train(dir: &Path, nets: &StudentNets) -> Result<TrainState> {
     let tensors = read_tensors(&weights, &state.weights_fnv1a)?;
     load_vars(nets, &tensors, &weights)?;
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two tasks, three 20-frame episodes each (frames 0-59 task 0,
+    /// 60-119 task 1).
+    fn corpus() -> Corpus {
+        let mut c = Corpus {
+            tasks: vec!["a".into(), "b".into()],
+            frames_of: vec![Vec::new(); 2],
+            ..Corpus::default()
+        };
+        for ep in 0..6u32 {
+            let start = ep as usize * 20;
+            let slot = ep / 3;
+            c.episodes.push(start..start + 20);
+            for i in start..start + 20 {
+                c.slot.push(slot);
+                c.episode.push(ep);
+                c.frames_of[slot as usize].push(i as u32);
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn start_share_draws_that_share_from_episode_starts() {
+        let c = corpus();
+        let eps = episodes_of(&c);
+        assert_eq!(eps[1], vec![60..80, 80..100, 100..120]);
+        let early = |idx: &[usize]| idx.iter().filter(|&&i| i % 20 < 4).count() as f64;
+        let cfg = |share| StudentConfig {
+            start_share: share,
+            start_window: 4,
+            batch: 4000,
+            ..StudentConfig::default()
+        };
+        // Every draw lies in the window at share 1 ...
+        let all = sample(&c, &eps, &cfg(1.0), &mut ChaCha8Rng::seed_from_u64(1));
+        assert!(all.iter().all(|&i| i % 20 < 4));
+        // ... 1/5 of uniform draws do, and share 0.5 lifts that to 0.6.
+        let none = sample(&c, &eps, &cfg(0.0), &mut ChaCha8Rng::seed_from_u64(1));
+        let half = sample(&c, &eps, &cfg(0.5), &mut ChaCha8Rng::seed_from_u64(1));
+        assert!((early(&none) / 4000.0 - 0.2).abs() < 0.03);
+        assert!((early(&half) / 4000.0 - 0.6).abs() < 0.03);
+        // Both tasks keep their half of the batch.
+        let task1 = all.iter().filter(|&&i| i >= 60).count() as f64 / 4000.0;
+        assert!((task1 - 0.5).abs() < 0.03);
+    }
 }
