@@ -138,7 +138,7 @@ $D report --session "$SN" --suite dex10
 # Start sampling, the default since (--start-share 0.25: a quarter of every
 # batch from the episodes' first 8 frames): the shipped BC and ACGD pair
 # (seed 1) and seeds 2 and 3; window 16; share 0.5 (BC); with the full
-# critic pull; DAgger from the new BC student; the 500-demonstration pair
+# critic pull (seeds 1-3); DAgger from the new BC student; the 500-demonstration pair
 # and the per-suite pairs.
 for SEED in 1 2 3; do
   for M in bc acgd; do
@@ -153,8 +153,11 @@ for M in bc acgd; do
 done
 $D distill --method bc "${N[@]}" --no-collect "${ENC[@]}" --start-share 0.5 \
   --out "$S/students/bc-st50-dex10-100"
-$D distill --method acgd "${N[@]}" --no-collect "${ENC[@]}" --q-norm grad \
-  --out "$S/students/acgd-qg-st25-dex10-100"
+for SEED in 1 2 3; do
+  O="$S/students/acgd-qg-st25-s$SEED-dex10-100"
+  [ $SEED = 1 ] && O="$S/students/acgd-qg-st25-dex10-100"
+  $D distill --method acgd "${N[@]}" --no-collect "${ENC[@]}" --q-norm grad --seed $SEED --out "$O"
+done
 $D distill --method dagger "${N[@]}" --no-collect
 for M in bc acgd; do
   $D distill --method $M --suite dex10 --demos-per-task 500 --session "$S" --no-collect "${ENC[@]}"
