@@ -174,7 +174,8 @@ pub struct StudentConfig {
     /// Share of each batch drawn from the first `start_window` frames of
     /// the episodes (0: frames uniformly). The experts' first actions are
     /// a fast transient that uniform sampling shows once per episode, and
-    /// a student that gets them wrong never recovers (docs/results.md).
+    /// a student that gets them wrong often does not recover
+    /// (docs/results.md).
     /// A `student.json` without it was trained with 0.
     pub start_share: f32,
     /// Frames from each episode's start that `start_share` draws from.
