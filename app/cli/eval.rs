@@ -524,9 +524,10 @@ fn lead_experts(a: &EvalArgs, tasks: &[String]) -> anyhow::Result<HashMap<String
         .collect()
 }
 
-/// File the report is saved to beside the policy.
-pub fn report_file(policy: &Path, suite: &str, goal: GoalArg) -> PathBuf {
-    policy.join(format!("eval-{suite}-{}.json", goal_name(goal)))
+/// File the report is saved to beside the policy; `tag` marks a
+/// non-default inference setting (empty for the policy's own).
+pub fn report_file(policy: &Path, suite: &str, goal: GoalArg, tag: &str) -> PathBuf {
+    policy.join(format!("eval-{suite}-{}{tag}.json", goal_name(goal)))
 }
 
 /// File a lifelong run's report is saved to.
@@ -573,12 +574,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     if a.expert_lead > 0 {
         tag += &format!("-lead{}", a.expert_lead);
     }
-    let file = if tag.is_empty() {
-        report_file(&a.policy, &r.suite, r.goal)
-    } else {
-        a.policy
-            .join(format!("eval-{}-{}{tag}.json", r.suite, goal_name(r.goal)))
-    };
+    let file = report_file(&a.policy, &r.suite, r.goal, &tag);
     dexlearn::fsio::write_json(&file, &r)?;
     if let Some(p) = &a.markdown {
         dexlearn::fsio::write_atomic(p, markdown(&r).as_bytes())?;
