@@ -104,6 +104,8 @@ fn train_eval_collect_inspect() {
         let v = v.as_f64().expect("number");
         assert!((0.0..=2.0).contains(&v), "{change}");
     }
+    let share = change["saturated"].as_f64().expect("saturated");
+    assert!((share - saturated_share(&session)).abs() < 1e-9, "{change}");
     let gif = session.join("ep.gif");
     let (ok, _, err) = dexstudio(&[
         "data",
@@ -145,4 +147,44 @@ fn shipped_reach_easy_expert_solves_the_task() {
     ]);
     let rate = e[0]["success_rate"].as_f64().expect("rate");
     assert!(rate >= 0.9, "shipped reach-easy expert: success {rate}");
+}
+
+/// The share of a session's action values at their limits (|a| ≥ 0.99),
+/// counted here from the shards.
+fn saturated_share(session: &std::path::Path) -> f64 {
+    let d = dexlearn::data::Dataset::open(&session.join("data")).expect("dataset");
+    let (mut at, mut all) = (0usize, 0usize);
+    for i in 0..d.manifest.shards.len() {
+        let (_, frames) = d.read_shard(i).expect("shard");
+        at += frames.action.iter().filter(|v| v.abs() >= 0.99).count();
+        all += frames.action.len();
+    }
+    at as f64 / all.max(1) as f64
+}
+
+#[test]
+fn shipped_switch_expert_acts_at_its_limits() {
+    // `data info --actions` reports how bang-bang an expert is: the shipped
+    // switch expert keeps nearly every action value at ±1.
+    let session = std::env::temp_dir().join(format!("dexstudio-switch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&session);
+    let s = session.to_str().expect("utf8");
+    let col = json(&[
+        "collect",
+        "--task",
+        "switch",
+        "--episodes",
+        "1",
+        "--session",
+        s,
+        "--json",
+    ]);
+    assert_eq!(col["tasks"][0]["kept"], 1, "{col}");
+    let info = json(&["data", "info", s, "--actions", "--json"]);
+    let share = info["tasks"][0]["action_change"]["saturated"]
+        .as_f64()
+        .expect("saturated");
+    assert!((share - saturated_share(&session)).abs() < 1e-9, "{info}");
+    assert!(share > 0.9, "switch expert at its limits: {share}");
+    let _ = std::fs::remove_dir_all(&session);
 }

@@ -193,7 +193,8 @@ struct TaskCount {
     solved: usize,
     mean_return: f64,
     /// With --actions: mean |a_{t+1} − a_t| per action value for t = 0, 1, …
-    /// (the first `START_STEPS` steps), then over every later step.
+    /// (the first `START_STEPS` steps), then over every later step, and the
+    /// share of action values at the limits.
     #[serde(skip_serializing_if = "Option::is_none")]
     action_change: Option<ActionChange>,
 }
@@ -205,7 +206,14 @@ const START_STEPS: usize = 4;
 struct ActionChange {
     first_steps: Vec<f64>,
     later: f64,
+    /// Share of all action values with |a| ≥ `SATURATED`: near 1 means a
+    /// bang-bang expert, whose labels a regressing student must match where
+    /// they flip sign.
+    saturated: f64,
 }
+
+/// |a| from which `data info --actions` counts an action value as at its limit.
+const SATURATED: f32 = 0.99;
 
 #[derive(Serialize)]
 struct Info {
@@ -237,6 +245,7 @@ pub fn run(cmd: DataCmd) -> anyhow::Result<()> {
 /// Mean |a_{t+1} − a_t| per action value of each task's episodes.
 fn action_change(d: &Dataset, json: bool) -> anyhow::Result<Vec<(String, ActionChange)>> {
     // Per task: sums and counts for each early step, then for the rest.
+    // The last cell counts saturated values over all values.
     let mut acc: Vec<(String, Vec<(f64, usize)>)> = Vec::new();
     let bar = crate::output::progress(
         d.manifest.shards.len() as u64,
@@ -249,7 +258,7 @@ fn action_change(d: &Dataset, json: bool) -> anyhow::Result<Vec<(String, ActionC
         let slot = match acc.iter().position(|(t, _)| *t == task.name) {
             Some(j) => j,
             None => {
-                acc.push((task.name.clone(), vec![(0.0, 0); START_STEPS + 1]));
+                acc.push((task.name.clone(), vec![(0.0, 0); START_STEPS + 2]));
                 acc.len() - 1
             }
         };
@@ -267,6 +276,13 @@ fn action_change(d: &Dataset, json: bool) -> anyhow::Result<Vec<(String, ActionC
             }
             start += e.frames;
         }
+        let sat = &mut acc[slot].1[START_STEPS + 1];
+        sat.0 += frames
+            .action
+            .iter()
+            .filter(|v| v.abs() >= SATURATED)
+            .count() as f64;
+        sat.1 += frames.action.len();
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -275,8 +291,16 @@ fn action_change(d: &Dataset, json: bool) -> anyhow::Result<Vec<(String, ActionC
         .into_iter()
         .map(|(t, cells)| {
             let later = mean(cells[START_STEPS]);
+            let saturated = mean(cells[START_STEPS + 1]);
             let first_steps = cells[..START_STEPS].iter().map(|&c| mean(c)).collect();
-            (t, ActionChange { first_steps, later })
+            (
+                t,
+                ActionChange {
+                    first_steps,
+                    later,
+                    saturated,
+                },
+            )
         })
         .collect())
 }
@@ -355,14 +379,20 @@ fn info(path: PathBuf, actions: bool, json: bool) -> anyhow::Result<()> {
         }
         if i.tasks.iter().any(|t| t.action_change.is_some()) {
             println!(
-                "\nmean |a(t+1) - a(t)| per action value\n{:<16} {:>7} {:>7} {:>7} {:>7} {:>7}",
-                "task", "t=0", "t=1", "t=2", "t=3", "later"
+                "\nmean |a(t+1) - a(t)| per action value; share of values at |a| >= {SATURATED}\n{:<16} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9}",
+                "task", "t=0", "t=1", "t=2", "t=3", "later", "at limit"
             );
             for t in &i.tasks {
                 if let Some(c) = &t.action_change {
                     let steps: Vec<String> =
                         c.first_steps.iter().map(|v| format!("{v:>7.3}")).collect();
-                    println!("{:<16} {} {:>7.3}", t.task, steps.join(" "), c.later);
+                    println!(
+                        "{:<16} {} {:>7.3} {:>9.3}",
+                        t.task,
+                        steps.join(" "),
+                        c.later,
+                        c.saturated
+                    );
                 }
             }
         }
