@@ -70,12 +70,14 @@ $D distill --method acgd "${N[@]}" --no-collect "${OLD[@]}" --q-norm grad --alph
   --out "$S/students/acgd-qg-a0.1-dex10-100"
 
 # 4. Baselines: DAgger on the BC student, vanilla ACT with and without the
-#    critic on the same encoder.
+#    critic on the same encoder (before start sampling).
 $D distill --method dagger "${N[@]}" --no-collect --from "$S/students/bc-ss0-dex10-100" \
   --out "$S/students/dagger-bc-ss0-dex10-100"
-$D distill --method act "${N[@]}" --no-collect "${OLD[@]}"
-$D distill --method act-critic "${N[@]}" --no-collect "${OLD[@]}" --critic-span first
-$D distill --method dagger --from "$S/students/act-dex10-100" "${N[@]}" --no-collect
+$D distill --method act "${N[@]}" --no-collect "${OLD[@]}" --out "$S/students/act-ss0-dex10-100"
+$D distill --method act-critic "${N[@]}" --no-collect "${OLD[@]}" --critic-span first \
+  --out "$S/students/act-critic-ss0-dex10-100"
+$D distill --method dagger --from "$S/students/act-ss0-dex10-100" "${N[@]}" --no-collect \
+  --out "$S/students/dagger-act-ss0-dex10-100"
 # PolyTask from regenerated, relabelled expert buffers (one-hot goals), and
 # its lifelong mode on dex5-easy (tasks arriving one by one, against
 # sequential fine-tuning; evaluated with 20 episodes per task and stage).
@@ -98,13 +100,14 @@ done
 # 100 demonstrations per task and pre-trains that suite's encoder; ACGD
 # reuses it.
 for X in opdex bidex; do
-  $D distill --method bc --suite $X --demos-per-task 100 --session "sessions/$X" --start-share 0
+  $D distill --method bc --suite $X --demos-per-task 100 --session "sessions/$X" --start-share 0 \
+    --out "sessions/$X/students/bc-ss0-$X-100"
   $D distill --method acgd --suite $X --demos-per-task 100 --session "sessions/$X" --no-collect \
-    --start-share 0 --backbone "sessions/$X/students/bc-$X-100/student.safetensors"
+    --start-share 0 --backbone "sessions/$X/students/bc-ss0-$X-100/student.safetensors" \
+    --out "sessions/$X/students/acgd-ss0-$X-100"
   for M in bc acgd; do
-    $D eval --policy "sessions/$X/students/$M-$X-100" --episodes 50
+    $D eval --policy "sessions/$X/students/$M-ss0-$X-100" --episodes 50
   done
-  $D report --session "sessions/$X" --suite $X
 done
 
 # BC and ACGD for dex5-easy and for dex5-hard alone, on the same encoder and
@@ -119,8 +122,9 @@ done
 
 # Noise-injected demonstrations in their own session sessions/dex10n: the
 # experts execute their mean action plus Gaussian noise 0.1, the label stays
-# the mean action (reach-hard finds no solved episode under noise). BC and
-# ACGD (seeds 1 and 2) and ACGD with --q-norm grad, on the same encoder.
+# the mean action (reach-hard finds no solved episode under noise). BC
+# (seeds 1-3), ACGD (seeds 1 and 2) and ACGD with --q-norm grad (seeds 1-3),
+# on the same encoder.
 SN=sessions/dex10n
 NN=(--suite dex10 --demos-per-task 100 --session "$SN" --no-collect "${OLD[@]}")
 $D collect "${T[@]}" --episodes 100 --session "$SN" --action-noise 0.1
@@ -129,7 +133,12 @@ for M in bc acgd; do
   $D distill --method $M "${NN[@]}"
   $D distill --method $M "${NN[@]}" --seed 2 --out "$SN/students/$M-s2-dex10-100"
 done
+$D distill --method bc "${NN[@]}" --seed 3 --out "$SN/students/bc-s3-dex10-100"
 $D distill --method acgd "${NN[@]}" --q-norm grad --out "$SN/students/acgd-qg-dex10-100"
+for SEED in 2 3; do
+  $D distill --method acgd "${NN[@]}" --q-norm grad --seed $SEED \
+    --out "$SN/students/acgd-qg-s$SEED-dex10-100"
+done
 for P in "$SN"/students/*-dex10-100/; do
   $D eval --policy "$P" --suite dex10 --episodes 50
 done
@@ -187,6 +196,46 @@ for P in acgd-ss0 bc-ss0 acgd-ss0-s2 bc-ss0-s2 acgd-ss0-s3; do
   $D eval --policy "$S/students/$P-dex10-100" --suite dex10 --episodes 50 --eta 1
 done
 $D data info "$S" --actions
+
+# The start-sampled ACT pair and DAgger on it (vanilla latent, Table II),
+# and PolyTask's lifelong mode over all ten tasks (20 episodes per task and
+# stage).
+$D distill --method act "${N[@]}" --no-collect "${ENC[@]}"
+$D distill --method act-critic "${N[@]}" --no-collect "${ENC[@]}" --critic-span first
+$D distill --method dagger --from "$S/students/act-dex10-100" "${N[@]}" --no-collect
+for P in act act-critic dagger-act; do
+  $D eval --policy "$S/students/$P-dex10-100" --suite dex10 --episodes 50
+done
+$D distill --method polytask --lifelong --suite dex10 --demos-per-task 100 --session "$S"
+$D eval --policy "$S/students/polytask-lifelong-dex10-100" --episodes 20
+$D report --session "$S" --suite dex10
+
+# opdex and bidex with start sampling, on the encoders above: the shipped
+# pairs (seed 1) and seeds 2 and 3, DAgger from the bidex BC student, and
+# the bidex switch checks (expert lead; the expert's actions sit at their
+# limits: data info --actions).
+for X in opdex bidex; do
+  E=(--backbone "sessions/$X/students/bc-ss0-$X-100/student.safetensors")
+  for SEED in 1 2 3; do
+    for M in bc acgd; do
+      O="sessions/$X/students/$M-$X-100"
+      [ $SEED = 1 ] || O="sessions/$X/students/$M-s$SEED-$X-100"
+      $D distill --method $M --suite $X --demos-per-task 100 --session "sessions/$X" --no-collect \
+        "${E[@]}" --seed $SEED --out "$O"
+      $D eval --policy "$O" --episodes 50
+    done
+  done
+done
+$D distill --method dagger --from sessions/bidex/students/bc-bidex-100 --suite bidex \
+  --demos-per-task 100 --session sessions/bidex --no-collect
+$D eval --policy sessions/bidex/students/dagger-bc-bidex-100 --episodes 50
+for L in 1 4 10 20; do
+  $D eval --policy sessions/bidex/students/bc-ss0-bidex-100 --task switch --episodes 20 --expert-lead $L
+done
+$D data info sessions/bidex --actions
+for X in opdex bidex; do
+  $D report --session "sessions/$X" --suite $X
+done
 
 # 6. Ship BC and ACGD, for dex10, opdex and bidex.
 for M in acgd bc; do
