@@ -160,7 +160,8 @@ pub enum DataCmd {
         dataset: PathBuf,
         /// Also read every shard for how fast the demonstrated actions
         /// change: mean |a_{t+1} − a_t| per action value at each of the
-        /// first steps and over the rest of the episodes.
+        /// first steps and over the rest of the episodes, and the share of
+        /// action values at their limits (|a| ≥ 0.99).
         #[arg(long)]
         actions: bool,
         /// Print JSON.
@@ -202,7 +203,7 @@ struct TaskCount {
 /// Steps whose action change `data info --actions` lists one by one.
 const START_STEPS: usize = 4;
 
-#[derive(Serialize, Default)]
+#[derive(Serialize)]
 struct ActionChange {
     first_steps: Vec<f64>,
     later: f64,
@@ -242,11 +243,20 @@ pub fn run(cmd: DataCmd) -> anyhow::Result<()> {
     }
 }
 
-/// Mean |a_{t+1} − a_t| per action value of each task's episodes.
+/// One task's running sums for [`ActionChange`].
+struct ChangeSums {
+    /// (sum, count) of per-value changes at each of the first
+    /// `START_STEPS` steps, then over every later step.
+    steps: Vec<(f64, usize)>,
+    /// Action values at their limits, and all action values.
+    at_limit: usize,
+    values: usize,
+}
+
+/// Mean |a_{t+1} − a_t| per action value of each task's episodes, and the
+/// share of its action values at their limits.
 fn action_change(d: &Dataset, json: bool) -> anyhow::Result<Vec<(String, ActionChange)>> {
-    // Per task: sums and counts for each early step, then for the rest.
-    // The last cell counts saturated values over all values.
-    let mut acc: Vec<(String, Vec<(f64, usize)>)> = Vec::new();
+    let mut acc: Vec<(String, ChangeSums)> = Vec::new();
     let bar = crate::output::progress(
         d.manifest.shards.len() as u64,
         json,
@@ -258,10 +268,16 @@ fn action_change(d: &Dataset, json: bool) -> anyhow::Result<Vec<(String, ActionC
         let slot = match acc.iter().position(|(t, _)| *t == task.name) {
             Some(j) => j,
             None => {
-                acc.push((task.name.clone(), vec![(0.0, 0); START_STEPS + 2]));
+                let sums = ChangeSums {
+                    steps: vec![(0.0, 0); START_STEPS + 1],
+                    at_limit: 0,
+                    values: 0,
+                };
+                acc.push((task.name.clone(), sums));
                 acc.len() - 1
             }
         };
+        let sums = &mut acc[slot].1;
         let mut start = 0;
         for e in &shard.episodes {
             for t in 0..e.frames.saturating_sub(1) {
@@ -270,37 +286,31 @@ fn action_change(d: &Dataset, json: bool) -> anyhow::Result<Vec<(String, ActionC
                     .map(|j| f64::from((frames.action[y + j] - frames.action[x + j]).abs()))
                     .sum::<f64>()
                     / a.max(1) as f64;
-                let cell = &mut acc[slot].1[t.min(START_STEPS)];
+                let cell = &mut sums.steps[t.min(START_STEPS)];
                 cell.0 += change;
                 cell.1 += 1;
             }
             start += e.frames;
         }
-        let sat = &mut acc[slot].1[START_STEPS + 1];
-        sat.0 += frames
+        sums.at_limit += frames
             .action
             .iter()
             .filter(|v| v.abs() >= SATURATED)
-            .count() as f64;
-        sat.1 += frames.action.len();
+            .count();
+        sums.values += frames.action.len();
         bar.inc(1);
     }
     bar.finish_and_clear();
     let mean = |(s, n): (f64, usize)| s / n.max(1) as f64;
     Ok(acc
         .into_iter()
-        .map(|(t, cells)| {
-            let later = mean(cells[START_STEPS]);
-            let saturated = mean(cells[START_STEPS + 1]);
-            let first_steps = cells[..START_STEPS].iter().map(|&c| mean(c)).collect();
-            (
-                t,
-                ActionChange {
-                    first_steps,
-                    later,
-                    saturated,
-                },
-            )
+        .map(|(t, sums)| {
+            let change = ActionChange {
+                first_steps: sums.steps[..START_STEPS].iter().map(|&c| mean(c)).collect(),
+                later: mean(sums.steps[START_STEPS]),
+                saturated: mean((sums.at_limit as f64, sums.values)),
+            };
+            (t, change)
         })
         .collect())
 }

@@ -227,6 +227,11 @@ fn targets(
     }
 }
 
+/// The session a policy folder sits in: `<session>/students/<name>`.
+fn policy_session(policy: &Path) -> Option<&Path> {
+    policy.parent().and_then(Path::parent)
+}
+
 /// Where `--goal demo` images come from: `--data`, else `dataset` (the
 /// one the policy learned from), else the data folder of the session the
 /// policy folder sits in (`<session>/students/<name>`).
@@ -237,8 +242,7 @@ fn demo_data(a: &EvalArgs, dataset: Option<&str>) -> anyhow::Result<PathBuf> {
     if let Some(d) = dataset {
         return Ok(PathBuf::from(d));
     }
-    let session = a.policy.parent().and_then(Path::parent);
-    match session.map(|s| s.join("data")) {
+    match policy_session(&a.policy).map(|s| s.join("data")) {
         Some(d) if d.join("manifest.json").exists() => Ok(d),
         _ => bail!(
             "--goal demo: {} learned from no dataset and sits in no session with one; \
@@ -507,12 +511,7 @@ fn lead_experts(a: &EvalArgs, tasks: &[String]) -> anyhow::Result<HashMap<String
     if a.expert_lead == 0 {
         return Ok(HashMap::new());
     }
-    // A policy lives in `<session>/students/<name>`.
-    let session = a
-        .policy
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(Path::new("."));
+    let session = policy_session(&a.policy).unwrap_or(Path::new("."));
     tasks
         .iter()
         .map(|t| {
