@@ -233,6 +233,22 @@ for L in 1 4 10 20; do
   $D eval --policy sessions/bidex/students/bc-ss0-bidex-100 --task switch --episodes 20 --expert-lead $L
 done
 $D data info sessions/bidex --actions
+# where the switch students leave the expert: the expert's action at every
+# state they visit (--expert-gap), per step in the trace; and on the
+# expert's own states (it acts throughout).
+for P in acgd bc acgd-s2 bc-s2 acgd-s3 bc-s3 dagger-bc; do
+  $D eval --policy "sessions/bidex/students/$P-bidex-100" --task switch --episodes 50 \
+    --expert-gap --trace "sessions/bidex/traces/$P-bidex-100"
+done
+for P in acgd bc; do
+  $D eval --policy "sessions/bidex/students/$P-bidex-100" --task switch --episodes 20 \
+    --expert-gap --expert-lead 200
+done
+# the same on dex10's key-turn tasks, seeds 1-3 of the shipped pair
+for P in acgd bc acgd-s2 bc-s2 acgd-s3 bc-s3; do
+  $D eval --policy "$S/students/$P-dex10-100" --task key-turn-easy --task key-turn-hard \
+    --episodes 50 --expert-gap
+done
 for X in opdex bidex; do
   $D report --session "sessions/$X" --suite $X
 done

@@ -164,6 +164,47 @@ fn bc_rnn_distill_then_eval() {
     let r = eval(&out, &["--task", "pose-easy", "--expert-lead", "200"]);
     assert_eq!(r["tasks"][0]["success"], 1.0, "{r}");
     assert!(out.join("eval-custom-rendered-lead200.json").is_file());
+    // --expert-gap: the policy against the shipped expert at every step,
+    // summed in the report and per step in the trace.
+    assert!(r["tasks"][0].get("expert_gap").is_none(), "{r}");
+    let r = eval(
+        &out,
+        &["--task", "reach-easy", "--trace", t, "--expert-gap"],
+    );
+    let gap = &r["tasks"][0]["expert_gap"];
+    assert_eq!(gap["steps"], 2 * 75, "{r}");
+    for k in [
+        "mean_abs",
+        "mean_abs_start",
+        "sign_flips",
+        "saturated_expert",
+    ] {
+        let v = gap[k].as_f64().expect(k);
+        assert!((0.0..=2.0).contains(&v), "{k} = {v}");
+    }
+    assert!(gap["mean_abs"].as_f64().expect("abs") > 0.0, "{r}");
+    let csv = std::fs::read_to_string(trace.join("trace-reach-easy.csv")).expect("trace csv");
+    assert!(
+        csv.starts_with("episode,step,goal_error,progress,solved,expert_gap,decisive,sign_flips\n")
+    );
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 2 * 75);
+    assert!(rows.iter().all(|r| r.len() == 8 && finite(r[5])));
+    // The mean of the per-step gaps is the report's.
+    let mean = rows
+        .iter()
+        .map(|r| r[5].parse::<f64>().expect("gap"))
+        .sum::<f64>()
+        / 150.0;
+    assert!(
+        (mean - gap["mean_abs"].as_f64().expect("abs")).abs() < 1e-5,
+        "{mean} vs {gap}"
+    );
+    assert!(trace.join("trace-reach-easy-expert.svg").is_file());
     // --eta is a student's setting.
     let p = out.to_str().expect("utf8");
     let (ok, _, err) = dexstudio(&["eval", "--policy", p, "--eta", "1"]);

@@ -7,6 +7,7 @@ use clap::Subcommand;
 use dexlearn::Control;
 use dexlearn::collect::{CollectConfig, collect};
 use dexlearn::data::{Dataset, resolve};
+use dexlearn::student::gap::SATURATED;
 use dexsim::Catalog;
 use dexsim::render::Image;
 use serde::Serialize;
@@ -212,9 +213,6 @@ struct ActionChange {
     /// they flip sign.
     saturated: f64,
 }
-
-/// |a| from which `data info --actions` counts an action value as at its limit.
-const SATURATED: f32 = 0.99;
 
 #[derive(Serialize)]
 struct Info {

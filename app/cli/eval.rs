@@ -20,6 +20,7 @@ use dexlearn::bootstrap::mean_ci95;
 use dexlearn::data::Dataset;
 use dexlearn::student::Student;
 use dexlearn::student::eval::{GoalSource, Lead, TaskEval, evaluate_student};
+use dexlearn::student::gap::{GapSummary, summarise};
 use dexsim::Catalog;
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +83,14 @@ pub struct EvalArgs {
     /// report is saved as `eval-<suite>-<goal>-lead<N>.json`.
     #[arg(long, default_value_t = 0)]
     expert_lead: usize,
+    /// Set every action against the task's expert's at the same state
+    /// (found like --expert-lead's): mean |a − e|, the share of the
+    /// expert's decisive values (|e| > 0.5) whose sign the policy gets
+    /// wrong, and the share of values at their limits, over every step and
+    /// over the first 10. With --trace, also per step. The episodes are
+    /// the same as without it.
+    #[arg(long)]
+    expert_gap: bool,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -98,6 +107,9 @@ pub struct TaskRow {
     pub ci95: (f64, f64),
     pub mean_return: f64,
     pub episodes: usize,
+    /// The policy against the task's expert (`--expert-gap`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expert_gap: Option<GapSummary>,
 }
 
 /// A whole evaluation; also saved as `eval-<suite>-<goal>.json` beside the
@@ -129,7 +141,7 @@ pub fn markdown(r: &EvalReport) -> String {
         "| **mean** | **{:.2}** | [{:.2}, {:.2}] | |\n",
         r.mean_success, r.mean_ci95.0, r.mean_ci95.1
     );
-    s
+    s + &super::eval_trace::gap_markdown(&r.tasks)
 }
 
 fn demo_goals(data: &Path, task: &str) -> anyhow::Result<Vec<Vec<u8>>> {
@@ -287,6 +299,8 @@ fn run_tasks(
             ci95: mean_ci95(std::slice::from_ref(&outcomes), 2000, ti as u64),
             mean_return: e.mean_return(),
             episodes: a.episodes,
+            expert_gap: (!e.expert_gap.is_empty())
+                .then(|| summarise(&e.expert_gap, &e.value_flips, &e.actuators)),
         });
         groups.push(outcomes);
     }
@@ -331,6 +345,7 @@ fn evaluate_single(a: &EvalArgs, catalog: &Catalog, loaded: &Loaded) -> anyhow::
         let lead = experts.get(task).map(|expert| Lead {
             expert,
             steps: a.expert_lead,
+            compare: a.expert_gap,
         });
         let (n, seed, lead) = (a.episodes, a.seed, lead.as_ref());
         match loaded {
@@ -441,6 +456,9 @@ fn evaluate_lifelong(
                 steps: 0,
                 goal_error: Vec::new(),
                 progress: Vec::new(),
+                expert_gap: Vec::new(),
+                value_flips: Vec::new(),
+                actuators: Vec::new(),
             })
             .collect();
         let n = seen.len() as f64;
@@ -506,9 +524,10 @@ pub fn lifelong_markdown(r: &LifelongReport) -> String {
     s
 }
 
-/// The experts of `tasks` for `--expert-lead` (none without it).
+/// The experts of `tasks` for `--expert-lead` and `--expert-gap` (none
+/// without them).
 fn lead_experts(a: &EvalArgs, tasks: &[String]) -> anyhow::Result<HashMap<String, Expert>> {
-    if a.expert_lead == 0 {
+    if a.expert_lead == 0 && !a.expert_gap {
         return Ok(HashMap::new());
     }
     let session = policy_session(&a.policy).unwrap_or(Path::new("."));
@@ -516,7 +535,7 @@ fn lead_experts(a: &EvalArgs, tasks: &[String]) -> anyhow::Result<HashMap<String
         .iter()
         .map(|t| {
             let e = super::distill::expert_of(session, t).with_context(|| {
-                format!("--expert-lead needs the expert of {t}; train one with `dexstudio expert train --task {t}`")
+                format!("--expert-lead and --expert-gap need the expert of {t}; train one with `dexstudio expert train --task {t}`")
             })?;
             Ok((t.clone(), e))
         })
@@ -546,8 +565,10 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let catalog = Catalog::bundled()?;
     let loaded = load(&a.policy, a.eta)?;
     if let Loaded::Lifelong(stages) = &loaded {
-        if a.expert_lead > 0 {
-            bail!("--expert-lead evaluates one policy; a lifelong run holds one per stage");
+        if a.expert_lead > 0 || a.expert_gap {
+            bail!(
+                "--expert-lead and --expert-gap evaluate one policy; a lifelong run holds one per stage"
+            );
         }
         let r = evaluate_lifelong(&a, &catalog, stages)?;
         dexlearn::fsio::write_json(&lifelong_file(&a.policy, &r.suite, r.goal), &r)?;

@@ -459,21 +459,58 @@ fn two_task_suite_distills_and_beats_the_zero_policy() {
     // With the expert leading the whole episode the student only watches:
     // the shipped pose-easy expert solves every episode.
     let expert = Expert::load(&expert_dir(None, "pose-easy")).unwrap();
-    let led = evaluate_student(
-        &catalog,
-        &student,
-        "pose-easy",
-        4,
-        0,
-        &GoalSource::Rendered,
-        Some(&Lead {
+    let pose = |steps: usize, compare: bool| {
+        let lead = Lead {
             expert: &expert,
-            steps: 1000,
-        }),
-        &|| {},
-    )
-    .unwrap();
+            steps,
+            compare,
+        };
+        let lead = (steps > 0 || compare).then_some(&lead);
+        evaluate_student(
+            &catalog,
+            &student,
+            "pose-easy",
+            4,
+            0,
+            &GoalSource::Rendered,
+            lead,
+            &|| {},
+        )
+        .unwrap()
+    };
+    let led = pose(1000, false);
     assert_eq!(led.solved, vec![true; 4]);
+    assert!(led.expert_gap.is_empty());
+
+    // Comparing with the expert at every step records one gap per step
+    // and leaves the episodes as they were.
+    let plain = pose(0, false);
+    let compared = pose(0, true);
+    assert_eq!(compared.returns, plain.returns);
+    assert_eq!(compared.expert_gap.len(), 4);
+    for (gaps, goal) in compared.expert_gap.iter().zip(&compared.goal_error) {
+        assert_eq!(gaps.len(), goal.len());
+        assert!(gaps.iter().all(|g| g.abs.is_finite() && g.abs <= 2.0));
+    }
+    let summary = dexlearn::student::gap::summarise(
+        &compared.expert_gap,
+        &compared.value_flips,
+        &compared.actuators,
+    );
+    assert_eq!(compared.value_flips.len(), compared.actuators.len());
+    let decisive: u32 = compared.value_flips.iter().map(|c| c[0]).sum();
+    let per_step: usize = compared
+        .expert_gap
+        .iter()
+        .flatten()
+        .map(|g| usize::from(g.decisive))
+        .sum();
+    assert_eq!(decisive as usize, per_step);
+    assert_eq!(summary.steps, compared.steps);
+    assert!(
+        summary.mean_abs > 0.0,
+        "a tiny student matches its expert exactly?"
+    );
 
     // A save/load round trip acts identically.
     let loaded = Arc::new(Student::load(&out).unwrap());

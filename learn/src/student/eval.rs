@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::expert::Expert;
 use crate::rollout::domain_seed;
 use crate::student::ckpt::Student;
+use crate::student::gap::StepGap;
 use crate::student::policy::StudentRollout;
 
 /// Where the goal image of an evaluation episode comes from.
@@ -47,6 +48,18 @@ pub struct TaskEval {
     /// scissors, switch, bottle-cap and key-turn measure success by it).
     #[serde(skip)]
     pub progress: Vec<Vec<f32>>,
+    /// Per episode, the policy's action against the expert's at every
+    /// step (empty unless `Lead::compare`).
+    #[serde(skip)]
+    pub expert_gap: Vec<Vec<StepGap>>,
+    /// Per action value, summed over episodes: steps where the expert's
+    /// value was decisive, and those where the policy's sign was wrong
+    /// (empty unless `Lead::compare`).
+    #[serde(skip)]
+    pub value_flips: Vec<[u32; 2]>,
+    /// The actuators' names, in action order.
+    #[serde(skip)]
+    pub actuators: Vec<String>,
 }
 
 impl TaskEval {
@@ -69,6 +82,8 @@ struct EpisodeLog {
     ret: f64,
     goal_error: Vec<f32>,
     progress: Vec<f32>,
+    expert_gap: Vec<StepGap>,
+    value_flips: Vec<[u32; 2]>,
 }
 
 /// A policy acting on images and proprioception for one episode.
@@ -86,15 +101,20 @@ impl EpisodePolicy for StudentRollout {
 /// Starts an episode's policy from its goal image.
 pub type StartEpisode<'a> = dyn Fn(&[u8]) -> Result<Box<dyn EpisodePolicy>> + Sync + 'a;
 
-/// The task's expert acts for the first `steps` steps of every episode
-/// while the policy watches (it sees every frame and its own predictions
-/// age as usual), then the policy takes over: how much of a failure is
-/// decided at the start.
+/// The task's expert beside the policy. It acts for the first `steps`
+/// steps of every episode while the policy watches (it sees every frame
+/// and its own predictions age as usual), then the policy takes over: how
+/// much of a failure is decided at the start. With `compare`, the
+/// expert's action at every state the episode visits is set against the
+/// policy's own (`TaskEval::expert_gap`): where a student leaves its
+/// teacher.
 pub struct Lead<'a> {
     /// The privileged-state expert of the task.
     pub expert: &'a Expert,
-    /// Steps it acts for.
+    /// Steps it acts for (0: none).
     pub steps: usize,
+    /// Record the policy's action against the expert's at every step.
+    pub compare: bool,
 }
 
 /// Roll `episodes` evaluation episodes of `task` (seeds `base..` in the
@@ -137,8 +157,16 @@ pub fn evaluate_with(
                 let mut t = 0;
                 loop {
                     let mut a = policy.act(&obs.image.rgb, &obs.proprio)?;
-                    if let Some(l) = lead.filter(|l| t < l.steps) {
-                        a = l.expert.act(&obs.state)?;
+                    if let Some(l) = lead.filter(|l| t < l.steps || l.compare) {
+                        let e = l.expert.act(&obs.state)?;
+                        if l.compare {
+                            log.value_flips.resize(a.len(), [0; 2]);
+                            let g = StepGap::tally(&a, &e, &mut log.value_flips);
+                            log.expert_gap.push(g);
+                        }
+                        if t < l.steps {
+                            a = e;
+                        }
                     }
                     t += 1;
                     let s = env.step(&a)?;
@@ -163,6 +191,14 @@ pub fn evaluate_with(
         steps: 0,
         goal_error: Vec::with_capacity(logs.len()),
         progress: Vec::with_capacity(logs.len()),
+        expert_gap: Vec::with_capacity(logs.len()),
+        value_flips: Vec::new(),
+        actuators: probe
+            .scene()
+            .actuators
+            .iter()
+            .map(|a| a.name.clone())
+            .collect(),
     };
     for l in logs {
         e.solved.push(l.solved);
@@ -170,6 +206,15 @@ pub fn evaluate_with(
         e.steps += l.goal_error.len();
         e.goal_error.push(l.goal_error);
         e.progress.push(l.progress);
+        if !l.expert_gap.is_empty() {
+            e.expert_gap.push(l.expert_gap);
+        }
+        e.value_flips
+            .resize(e.value_flips.len().max(l.value_flips.len()), [0; 2]);
+        for (sum, c) in e.value_flips.iter_mut().zip(&l.value_flips) {
+            sum[0] += c[0];
+            sum[1] += c[1];
+        }
     }
     Ok(e)
 }

@@ -8,6 +8,7 @@ pub mod corpus;
 pub mod dagger;
 pub mod encoder;
 pub mod eval;
+pub mod gap;
 pub mod loss;
 pub mod model;
 pub mod nn;
