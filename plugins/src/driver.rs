@@ -1,6 +1,7 @@
 //! Who acts in a viewport: zero actions, seeded random actions, a frozen
 //! expert, a person at the keyboard (teleop), a dataset episode (replay)
-//! or a distilled student; and the expert's live Q of the action taken,
+//! or a distilled student; and the expert's live Q of the action taken
+//! and, while another policy drives, the expert's own action beside it,
 //! for the HUD.
 //!
 //! A new kind of policy is one more [`Policy`] variant with its `act`, and
@@ -16,11 +17,13 @@ use std::sync::Arc;
 use bevy::prelude::*;
 use dexlearn::Expert;
 use dexlearn::expert::expert_dir;
+use dexlearn::student::gap::{StepGap, wrong_sign};
 use dexsim::Env;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::PluginError;
+use crate::panels::hud::VsExpert;
 use crate::replay::Replay;
 use crate::sim_step::{SimStepSet, Viewport};
 use crate::student::{StudentCkpt, StudentDriver};
@@ -138,6 +141,9 @@ pub struct Driver {
     pub expert: Result<Arc<Expert>, String>,
     /// `min(Q1, Q2)` of the last state and action, when an expert is loaded.
     pub q: Option<f32>,
+    /// The last action against the expert's at the same state, while
+    /// another policy drives and an expert is loaded.
+    pub vs_expert: Option<VsExpert>,
     /// Why the policy was last replaced by zero actions, if it was.
     pub note: Option<String>,
     /// The student last loaded here, so the picker can go back to it.
@@ -151,6 +157,7 @@ impl Driver {
             policy: Policy::Zero,
             expert,
             q: None,
+            vs_expert: None,
             note: None,
             student: None,
         }
@@ -280,6 +287,37 @@ fn drive(mut viewports: Query<(&mut Viewport, &mut Driver)>) {
                 .and_then(|q| q.first().copied()),
             Err(_) => None,
         };
+        d.vs_expert = match (&d.policy, &d.expert) {
+            (Policy::Expert(_), _) | (_, Err(_)) => None,
+            (_, Ok(e)) => e
+                .act(&vp.obs.state)
+                .ok()
+                .map(|e| vs_expert(&vp.action, &e, &vp.env)),
+        };
+    }
+}
+
+/// The policy's action `a` against the expert's `e`, with the actuators it
+/// pushes the wrong way, largest gap first.
+fn vs_expert(a: &[f32], e: &[f32], env: &Env) -> VsExpert {
+    let g = StepGap::of(a, e);
+    let mut wrong: Vec<(f32, usize)> = a
+        .iter()
+        .zip(e)
+        .enumerate()
+        .filter(|(_, (x, y))| wrong_sign(**x, **y))
+        .map(|(j, (x, y))| ((x - y).abs(), j))
+        .collect();
+    wrong.sort_by(|p, q| q.0.total_cmp(&p.0));
+    let names = &env.scene().actuators;
+    VsExpert {
+        abs: g.abs,
+        decisive: g.decisive,
+        flipped: g.flipped,
+        wrong: wrong
+            .iter()
+            .filter_map(|&(_, j)| names.get(j).map(|n| n.name.clone()))
+            .collect(),
     }
 }
 
@@ -290,13 +328,15 @@ mod tests {
     use bevy::prelude::*;
 
     use super::{Driver, DriverPlugin, Policy, load_expert};
+    use crate::panels::hud::VsExpert;
     use crate::testing::{headless_app, tiny_expert, viewport};
 
-    /// The action the viewport holds after a few ticks under `policy`.
-    fn action_after_ticks(
+    /// The action the viewport holds after a few ticks under `policy`, its
+    /// Q and its comparison with the expert.
+    fn after_ticks(
         policy: Policy,
         expert: Result<Arc<dexlearn::Expert>, String>,
-    ) -> (Vec<f32>, Option<f32>) {
+    ) -> (Vec<f32>, Option<f32>, Option<VsExpert>) {
         let mut app = headless_app();
         app.add_plugins(DriverPlugin);
         let mut d = Driver::new(expert);
@@ -308,7 +348,16 @@ mod tests {
         let vp = app.world().get::<crate::Viewport>(id).expect("viewport");
         let d = app.world().get::<Driver>(id).expect("driver");
         assert!(d.note.is_none(), "unexpected note {:?}", d.note);
-        (vp.action.clone(), d.q)
+        (vp.action.clone(), d.q, d.vs_expert.clone())
+    }
+
+    /// `after_ticks` without the comparison.
+    fn action_after_ticks(
+        policy: Policy,
+        expert: Result<Arc<dexlearn::Expert>, String>,
+    ) -> (Vec<f32>, Option<f32>) {
+        let (a, q, _) = after_ticks(policy, expert);
+        (a, q)
     }
 
     #[test]
@@ -334,6 +383,30 @@ mod tests {
         let (a, q) = action_after_ticks(Policy::Expert(e.clone()), Ok(e.clone()));
         assert_eq!(a.len(), vp.env.action_dim());
         assert!(q.is_some_and(f32::is_finite), "Q {q:?}");
+    }
+
+    #[test]
+    fn another_policy_is_set_against_the_expert() {
+        let vp = viewport("reach-easy");
+        let e = tiny_expert(&vp.env);
+        let (a, _, g) = after_ticks(Policy::random(3), Ok(e.clone()));
+        let g = g.expect("a random policy beside an expert is compared");
+        // One name per decisive value pushed the wrong way, each a joint
+        // of the scene.
+        assert!(g.abs.is_finite() && g.abs > 0.0 && g.abs <= 2.0, "{g:?}");
+        assert_eq!(usize::from(g.flipped), g.wrong.len());
+        assert!(g.flipped <= g.decisive && usize::from(g.decisive) <= a.len());
+        let names: Vec<&str> = vp
+            .env
+            .scene()
+            .actuators
+            .iter()
+            .map(|x| x.name.as_str())
+            .collect();
+        assert!(g.wrong.iter().all(|w| names.contains(&w.as_str())), "{g:?}");
+        // The expert itself, or no expert: nothing to compare.
+        assert_eq!(after_ticks(Policy::Expert(e.clone()), Ok(e)).2, None);
+        assert_eq!(after_ticks(Policy::random(3), Err("none".into())).2, None);
     }
 
     #[test]

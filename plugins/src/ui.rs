@@ -403,6 +403,7 @@ fn hud_view(vp: &Viewport, driver: &Driver, tl: &Timeline) -> HudView {
         driver: driver.policy.label().to_owned(),
         q: driver.q,
         note: driver.note.clone(),
+        vs_expert: driver.vs_expert.clone(),
     }
 }
 

@@ -13,6 +13,11 @@ pub const SATURATED: f32 = 0.99;
 /// can get wrong (near 0 the sign is noise).
 pub const DECISIVE: f32 = 0.5;
 
+/// The policy's value `x` pushes against a decisive expert value `y`.
+pub fn wrong_sign(x: f32, y: f32) -> bool {
+    y.abs() > DECISIVE && x.signum() != y.signum()
+}
+
 /// One step's comparison of the policy's action `a` with the expert's `e`
 /// at the same state.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -49,7 +54,7 @@ impl StepGap {
         for (j, (&x, &y)) in a.iter().zip(e).enumerate() {
             sum += (x - y).abs();
             if y.abs() > DECISIVE {
-                let flipped = x.signum() != y.signum();
+                let flipped = wrong_sign(x, y);
                 g.decisive += 1;
                 g.flipped += u16::from(flipped);
                 if let Some(c) = per_value.get_mut(j) {

@@ -1,5 +1,6 @@
 //! The heads-up display of one viewport: step, reward, return, success,
-//! who drives and the expert's Q of the action taken.
+//! who drives, the expert's Q of the action taken and, while another
+//! policy drives, how far its action is from the expert's.
 
 use bevy_egui::egui;
 
@@ -26,6 +27,47 @@ pub struct HudView {
     pub q: Option<f32>,
     /// Why there is no expert, or why the driver fell back to zero actions.
     pub note: Option<String>,
+    /// The driving policy's action against the expert's at this state
+    /// (none while the expert drives, or without one).
+    pub vs_expert: Option<VsExpert>,
+}
+
+/// One step's action against the expert's at the same state.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VsExpert {
+    /// Mean |a − e| per action value.
+    pub abs: f32,
+    /// Expert values with |e| > 0.5 (decisive).
+    pub decisive: u16,
+    /// Of those, the ones the policy pushes the other way.
+    pub flipped: u16,
+    /// Their actuators, largest |a − e| first.
+    pub wrong: Vec<String>,
+}
+
+/// Joints the HUD names before "+N more".
+const NAMED: usize = 3;
+
+impl VsExpert {
+    /// "0.123 · 3/43 signs wrong".
+    fn line(&self) -> String {
+        format!(
+            "|a − e| {:.3} · {}/{} signs wrong",
+            self.abs, self.flipped, self.decisive
+        )
+    }
+
+    /// The wrong joints, the first few by name.
+    fn joints(&self) -> Option<String> {
+        if self.wrong.is_empty() {
+            return None;
+        }
+        let mut s = self.wrong[..self.wrong.len().min(NAMED)].join(", ");
+        if self.wrong.len() > NAMED {
+            s += &format!(" +{} more", self.wrong.len() - NAMED);
+        }
+        Some(s)
+    }
 }
 
 /// Draw the HUD.
@@ -53,8 +95,22 @@ pub fn hud(ui: &mut egui::Ui, v: &HudView) {
         ui.label(&v.driver);
         ui.end_row();
         ui.label("Q(s, a)");
-        ui.label(v.q.map_or_else(|| "–".to_owned(), |q| format!("{q:+.3}")));
+        ui.label(v.q.map_or_else(|| "–".to_owned(), |q| format!("{q:+.3}")))
+            .on_hover_text("the task's expert critic, min(Q1, Q2), of this state and action");
         ui.end_row();
+        if let Some(g) = &v.vs_expert {
+            ui.label("vs expert").on_hover_text(
+                "the expert's action at this state: the mean gap per action value, and the \
+                 decisive values (|e| > 0.5) this policy pushes the other way",
+            );
+            ui.label(g.line());
+            ui.end_row();
+            if let Some(j) = g.joints() {
+                ui.label("");
+                ui.label(j);
+                ui.end_row();
+            }
+        }
     });
     if let Some(note) = &v.note {
         ui.colored_label(egui::Color32::from_rgb(220, 140, 40), note);
@@ -70,16 +126,20 @@ pub fn pane_hud(ui: &mut egui::Ui, title: &str, v: &HudView) {
         (false, false) => "not yet",
     };
     let q = v.q.map_or_else(|| "–".to_owned(), |q| format!("{q:+.2}"));
+    let gap = v
+        .vs_expert
+        .as_ref()
+        .map_or_else(String::new, |g| format!("  gap {:.2}", g.abs));
     ui.label(egui::RichText::new(format!("{title} · {} · {}", v.task, v.driver)).strong());
     ui.label(format!(
-        "step {}/{}  r {:+.3}  R {:+.2}  {success}  Q {q}",
+        "step {}/{}  r {:+.3}  R {:+.2}  {success}  Q {q}{gap}",
         v.step, v.episode_steps, v.reward, v.ret
     ));
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{HudView, hud, pane_hud};
+    use super::{HudView, VsExpert, hud, pane_hud};
 
     #[test]
     fn hud_lays_out_every_row() {
@@ -95,6 +155,14 @@ mod tests {
             driver: "expert".into(),
             q: Some(-1.5),
             note: Some("no expert for key-turn-hard".into()),
+            vs_expert: Some(VsExpert {
+                abs: 0.126,
+                decisive: 43,
+                flipped: 4,
+                wrong: ["rh_a_wrist_rz", "lh_a_ring2", "lh_a_middle2", "rh_a_thumb0"]
+                    .map(String::from)
+                    .to_vec(),
+            }),
         };
         let out = ctx.run_ui(Default::default(), |ui| hud(ui, &view));
         let text = format!("{:?}", out.shapes);
@@ -106,6 +174,9 @@ mod tests {
             "expert",
             "-1.500",
             "no expert for",
+            "0.126",
+            "4/43 signs wrong",
+            "rh_a_wrist_rz, lh_a_ring2, lh_a_middle2 +1 more",
         ] {
             assert!(text.contains(needle), "the HUD must show {needle}");
         }
@@ -118,6 +189,7 @@ mod tests {
             "+3.25",
             "holding",
             "-1.50",
+            "gap 0.13",
         ] {
             assert!(text.contains(needle), "the pane HUD must show {needle}");
         }
