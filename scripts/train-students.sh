@@ -229,6 +229,12 @@ done
 $D distill --method dagger --from sessions/bidex/students/bc-bidex-100 --suite bidex \
   --demos-per-task 100 --session sessions/bidex --no-collect
 $D eval --policy sessions/bidex/students/dagger-bc-bidex-100 --episodes 50
+# six DAgger rounds instead of two: do more labels at the students' own
+# states undo the switch joints' reversal? (--expert-gap below)
+$D distill --method dagger --from sessions/bidex/students/bc-bidex-100 --suite bidex \
+  --demos-per-task 100 --session sessions/bidex --no-collect --dagger-rounds 6 \
+  --out sessions/bidex/students/dagger-r6-bc-bidex-100
+$D eval --policy sessions/bidex/students/dagger-r6-bc-bidex-100 --episodes 50
 for L in 1 4 10 20; do
   $D eval --policy sessions/bidex/students/bc-ss0-bidex-100 --task switch --episodes 20 --expert-lead $L
 done
@@ -236,7 +242,7 @@ $D data info sessions/bidex --actions
 # where the switch students leave the expert: the expert's action at every
 # state they visit (--expert-gap), per step in the trace; and on the
 # expert's own states (it acts throughout).
-for P in acgd bc acgd-s2 bc-s2 acgd-s3 bc-s3 dagger-bc; do
+for P in acgd bc acgd-s2 bc-s2 acgd-s3 bc-s3 dagger-bc dagger-r6-bc; do
   $D eval --policy "sessions/bidex/students/$P-bidex-100" --task switch --episodes 50 \
     --expert-gap --trace "sessions/bidex/traces/$P-bidex-100"
 done
