@@ -174,6 +174,9 @@ fn load_entries(session: &Path, goal: GoalArg) -> anyhow::Result<Vec<Entry>> {
         // Read once per folder: its label and its seeds-table setting.
         let student: Option<dexlearn::student::StudentMeta> =
             dexlearn::fsio::read_json(&d.join("student.json")).ok();
+        let rounds: Vec<dexlearn::student::dagger::DaggerRound> =
+            dexlearn::fsio::read_json(&d.join("dagger.json")).unwrap_or_default();
+        let schedule: Vec<(f32, usize)> = rounds.iter().map(|r| (r.beta, r.episodes)).collect();
         let mut files: Vec<PathBuf> = files.filter_map(|e| e.ok().map(|e| e.path())).collect();
         files.sort();
         for f in files {
@@ -196,7 +199,7 @@ fn load_entries(session: &Path, goal: GoalArg) -> anyhow::Result<Vec<Entry>> {
                 demos,
                 label,
                 report,
-                setting: student.as_ref().map(seeds::setting),
+                setting: student.as_ref().map(|m| seeds::setting(m, &schedule)),
                 trained_suite: student
                     .as_ref()
                     .map(|m| m.suite.clone())

@@ -7,8 +7,9 @@ use dexlearn::student::{CriticSpan, QNorm, StudentMeta};
 use serde::Serialize;
 
 /// The setting of a student (its config without the seed, suite, tasks
-/// and demonstrations) and its seed.
-pub fn setting(m: &StudentMeta) -> (String, u64) {
+/// and demonstrations, and its DAgger schedule: `(beta, episodes)` per
+/// round, empty for any other method) and its seed.
+pub fn setting(m: &StudentMeta, dagger: &[(f32, usize)]) -> (String, u64) {
     let mut cfg = m.config.clone();
     let seed = cfg.seed;
     cfg.seed = 0;
@@ -19,9 +20,16 @@ pub fn setting(m: &StudentMeta) -> (String, u64) {
     }
     // Plain structs of numbers and strings: serialising cannot fail.
     // The label keeps DAgger (which copies its base student's config) apart
-    // from its base.
-    let key = serde_json::to_string(&(cfg, &m.label, &m.suite, &m.tasks, &m.episodes_per_task))
-        .unwrap_or_default();
+    // from its base, and the schedule two DAgger runs of other lengths.
+    let key = serde_json::to_string(&(
+        cfg,
+        &m.label,
+        &m.suite,
+        &m.tasks,
+        &m.episodes_per_task,
+        dagger,
+    ))
+    .unwrap_or_default();
     (key, seed)
 }
 
@@ -109,6 +117,35 @@ pub fn markdown(groups: &[SeedGroup]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dagger_schedules_are_settings_and_seeds_are_not() {
+        let meta: StudentMeta = dexlearn::fsio::read_json(std::path::Path::new(
+            "assets/students/bc-bidex/student.json",
+        ))
+        .expect("the shipped bidex BC student");
+        let mut other_seed = meta.clone();
+        other_seed.config.seed += 1;
+        let two = [(0.5, 10), (0.75, 10)];
+        let six = [
+            (0.5, 10),
+            (0.75, 10),
+            (0.875, 10),
+            (0.9375, 10),
+            (0.96875, 10),
+            (0.984375, 10),
+        ];
+        let (key, seed) = setting(&meta, &two);
+        let (key_seed, seed2) = setting(&other_seed, &two);
+        assert_eq!(key, key_seed, "the seed is not part of the setting");
+        assert_eq!(seed2, seed + 1);
+        assert_ne!(
+            setting(&meta, &six).0,
+            key,
+            "six rounds are another setting"
+        );
+        assert_ne!(setting(&meta, &[]).0, key, "DAgger is not its base student");
+    }
 
     #[test]
     fn groups_need_two_seeds_of_one_setting() {
