@@ -52,24 +52,41 @@ pub fn write(dir: &Path, e: &TaskEval) -> anyhow::Result<()> {
     } else {
         (&e.progress, "progress")
     };
-    let solved = mean_curve(runs, &e.solved, true);
-    let failed = mean_curve(runs, &e.solved, false);
+    plot(
+        &dir.join(format!("trace-{}.svg", e.task)),
+        &format!("{}: mean {what} after each step", e.task),
+        &by_outcome(e, runs, &|outcome, n| format!("{outcome} episodes ({n})")),
+    )
+}
+
+/// A labelled mean curve per step.
+type Curve = (String, Vec<(f32, f32)>);
+
+/// The mean curves of `runs` over solved and over failed episodes,
+/// labelled by `label(outcome, episodes)`.
+fn by_outcome(
+    e: &TaskEval,
+    runs: &[Vec<f32>],
+    label: &dyn Fn(&str, usize) -> String,
+) -> [Curve; 2] {
     let n = |s: bool| e.solved.iter().filter(|&&v| v == s).count();
-    let (ls, lf) = (
-        format!("solved episodes ({})", n(true)),
-        format!("failed episodes ({})", n(false)),
-    );
-    let series: Vec<XySeries> = [(&ls, &solved), (&lf, &failed)]
-        .into_iter()
+    [
+        (label("solved", n(true)), mean_curve(runs, &e.solved, true)),
+        (
+            label("failed", n(false)),
+            mean_curve(runs, &e.solved, false),
+        ),
+    ]
+}
+
+/// Plot the non-empty `curves` against the step.
+fn plot(path: &Path, title: &str, curves: &[Curve]) -> anyhow::Result<()> {
+    let series: Vec<XySeries> = curves
+        .iter()
         .filter(|(_, p)| !p.is_empty())
         .map(|(name, points)| XySeries { name, points })
         .collect();
-    xy_lines(
-        &dir.join(format!("trace-{}.svg", e.task)),
-        &format!("{}: mean {what} after each step", e.task),
-        "step",
-        &series,
-    )
+    xy_lines(path, title, "step", &series)
 }
 
 /// Mean per step of the `runs` whose outcome is `solved` (over those still
@@ -108,35 +125,15 @@ fn write_gap_plot(dir: &Path, e: &TaskEval) -> anyhow::Result<()> {
                 .collect()
         })
         .collect();
-    let n = |s: bool| e.solved.iter().filter(|&&v| v == s).count();
-    let curves = [
-        (
-            format!("|a - e|, solved ({})", n(true)),
-            mean_curve(&abs, &e.solved, true),
-        ),
-        (
-            format!("|a - e|, failed ({})", n(false)),
-            mean_curve(&abs, &e.solved, false),
-        ),
-        (
-            format!("sign flips, solved ({})", n(true)),
-            mean_curve(&flips, &e.solved, true),
-        ),
-        (
-            format!("sign flips, failed ({})", n(false)),
-            mean_curve(&flips, &e.solved, false),
-        ),
-    ];
-    let series: Vec<XySeries> = curves
-        .iter()
-        .filter(|(_, p)| !p.is_empty())
-        .map(|(name, points)| XySeries { name, points })
-        .collect();
-    xy_lines(
+    let mut curves =
+        by_outcome(e, &abs, &|outcome, n| format!("|a - e|, {outcome} ({n})")).to_vec();
+    curves.extend(by_outcome(e, &flips, &|outcome, n| {
+        format!("sign flips, {outcome} ({n})")
+    }));
+    plot(
         &dir.join(format!("trace-{}-expert.svg", e.task)),
         &format!("{}: the policy against its expert at each step", e.task),
-        "step",
-        &series,
+        &curves,
     )
 }
 
