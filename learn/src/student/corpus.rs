@@ -54,6 +54,15 @@ pub struct Corpus {
     /// Explicit action-chunk labels, `[n, k·A]` (DAgger's expert chunks);
     /// empty when chunks are read off the episodes' actions.
     pub chunk_labels: Vec<f32>,
+    /// Reset seed of each episode (0 for episodes from elsewhere).
+    pub seeds: Vec<u64>,
+    /// Goal images other than the episodes' last frames, `[g, S, S, 3]`:
+    /// re-rendered from the sampled goal (what the student is shown at test
+    /// time), or the goal a DAgger rollout was shown.
+    pub goal_images: Vec<u8>,
+    /// Per episode, its row in `goal_images`; `None` (or an episode past
+    /// the end) means its last frame, as collected demonstrations have.
+    pub goal_rows: Vec<Option<u32>>,
 }
 
 impl Corpus {
@@ -125,6 +134,8 @@ impl Corpus {
                 c.states[slot].extend_from_slice(&f.state);
                 c.q.extend_from_slice(&f.q);
                 c.episodes.push(start..start + e.frames);
+                c.seeds.push(e.seed);
+                c.goal_rows.push(None);
                 c.episodes_per_task[slot] += 1;
             }
         }
@@ -187,6 +198,56 @@ impl Corpus {
     /// The goal frame of frame `i`'s episode (its last frame).
     pub fn goal_frame(&self, i: usize) -> usize {
         self.episodes[self.episode[i] as usize].end - 1
+    }
+
+    /// Row in `goal_images` of frame `i`'s goal, if its episode has one
+    /// of its own rather than its last frame.
+    pub fn goal_row(&self, i: usize) -> Option<usize> {
+        let e = self.episode[i] as usize;
+        self.goal_rows.get(e).copied().flatten().map(|r| r as usize)
+    }
+
+    /// Frame `i`'s goal features (width `f`): its episode's own goal image
+    /// (`goal_features`, encoded from `goal_images`) or its last frame
+    /// (`features`, one row per frame).
+    pub fn goal_features<'a>(
+        &self,
+        i: usize,
+        features: &'a [f32],
+        goal_features: &'a [f32],
+        f: usize,
+    ) -> &'a [f32] {
+        match self.goal_row(i) {
+            Some(r) => &goal_features[r * f..(r + 1) * f],
+            None => {
+                let g = self.goal_frame(i);
+                &features[g * f..(g + 1) * f]
+            }
+        }
+    }
+
+    /// Give episode `e` its own goal image (replacing any it had).
+    pub fn set_goal(&mut self, e: usize, image: &[u8]) -> Result<()> {
+        let px = self.dims.image * self.dims.image * 3;
+        if image.len() != px {
+            return Err(LearnError::Config {
+                field: "goal_image",
+                message: format!(
+                    "episode {e}: goal image has {} bytes, {} needed for {}x{} RGB",
+                    image.len(),
+                    px,
+                    self.dims.image,
+                    self.dims.image
+                ),
+            });
+        }
+        if self.goal_rows.len() <= e {
+            self.goal_rows.resize(e + 1, None);
+        }
+        let row = self.goal_images.len() / px;
+        self.goal_images.extend_from_slice(image);
+        self.goal_rows[e] = Some(row as u32);
+        Ok(())
     }
 
     /// Privileged state of frame `i`.

@@ -80,9 +80,16 @@ struct Visit {
     q: f32,
 }
 
-/// Roll `episodes` mixture episodes of `task`; returns the visited states
-/// (episode by episode), the rollout and labelling step counts and the
-/// solved count.
+/// One mixture episode: the goal image the student was shown and every
+/// state it visited.
+struct RolledEpisode {
+    seed: u64,
+    goal: Vec<u8>,
+    visits: Vec<Visit>,
+}
+
+/// Roll `episodes` mixture episodes of `task`; returns the episodes, the
+/// rollout and labelling step counts and the solved count.
 #[allow(clippy::too_many_arguments)]
 fn roll_task(
     catalog: &Catalog,
@@ -92,7 +99,7 @@ fn roll_task(
     episodes: usize,
     beta: f32,
     base: u64,
-) -> Result<(Vec<Vec<Visit>>, usize, usize, usize)> {
+) -> Result<(Vec<RolledEpisode>, usize, usize, usize)> {
     let k = student.meta.config.chunk;
     let cfg = EnvConfig {
         image_size: student.meta.dims.image,
@@ -106,14 +113,17 @@ fn roll_task(
     };
     let out = (0..episodes)
         .into_par_iter()
-        .map(|i| -> Result<(Vec<Visit>, usize, usize, bool)> {
+        .map(|i| -> Result<(RolledEpisode, usize, usize, bool)> {
             let mut env = Env::new(Arc::clone(probe.scene()), Arc::clone(probe.task()), cfg)?;
             let mut labeller =
                 Env::new(Arc::clone(probe.scene()), Arc::clone(probe.task()), quiet)?;
             let seed = domain_seed(SeedDomain::Collect, base, i);
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let mut obs = env.reset(seed);
-            let mut roll = StudentRollout::new(Arc::clone(student), task, &obs.goal_image.rgb)?;
+            // Rendered from the sampled goal, as at test time; a failed
+            // rollout's last frame would show another scene.
+            let goal = obs.goal_image.rgb.clone();
+            let mut roll = StudentRollout::new(Arc::clone(student), task, &goal)?;
             let (mut visits, mut steps, mut label_steps, mut solved) = (Vec::new(), 0, 0, false);
             loop {
                 // The expert's chunk from here, on a restored copy.
@@ -161,7 +171,8 @@ fn roll_task(
                 }
                 obs = st.obs;
             }
-            Ok((visits, steps, label_steps, solved))
+            let ep = RolledEpisode { seed, goal, visits };
+            Ok((ep, steps, label_steps, solved))
         })
         .collect::<Result<Vec<_>>>()?;
     let steps = out.iter().map(|o| o.1).sum();
@@ -175,13 +186,14 @@ fn roll_task(
     ))
 }
 
-/// Append labelled episodes of `slot` to the corpus.
-fn aggregate(c: &mut Corpus, slot: usize, episodes: Vec<Vec<Visit>>) -> Result<usize> {
+/// Append labelled episodes of `slot` to the corpus, each with the goal
+/// image its rollout was shown.
+fn aggregate(c: &mut Corpus, slot: usize, episodes: Vec<RolledEpisode>) -> Result<usize> {
     let mut added = 0;
     for ep in episodes {
         let start = c.len();
         let e = c.episodes.len() as u32;
-        for v in ep {
+        for v in ep.visits {
             let d = v.state.len();
             if c.state_dims[slot] == 0 {
                 c.state_dims[slot] = d;
@@ -206,6 +218,8 @@ fn aggregate(c: &mut Corpus, slot: usize, episodes: Vec<Vec<Visit>>) -> Result<u
             added += 1;
         }
         c.episodes.push(start..c.len());
+        c.seeds.push(ep.seed);
+        c.set_goal(e as usize, &ep.goal)?;
     }
     Ok(added)
 }
@@ -294,4 +308,65 @@ pub fn dagger(
     })?;
     student.save(&template.out)?;
     Ok((student, rounds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::student::model::Dims;
+
+    /// A failed rollout's last frame shows another scene than its goal:
+    /// the aggregate must train on the goal image the student was shown.
+    #[test]
+    fn aggregate_keeps_the_goal_image_the_rollout_was_shown() {
+        let dims = Dims {
+            tasks: 1,
+            action: 2,
+            proprio: 2,
+            image: 2,
+        };
+        let mut c = Corpus {
+            tasks: vec!["t".into()],
+            state_dims: vec![0],
+            episodes_per_task: vec![0],
+            states: vec![Vec::new()],
+            frames_of: vec![Vec::new()],
+            dims,
+            ..Corpus::default()
+        };
+        let visit = |shade: u8| Visit {
+            image: vec![shade; 12],
+            proprio: vec![0.0; 2],
+            state: vec![0.0; 3],
+            chunk: vec![0.5; 2 * 4],
+            q: 1.0,
+        };
+        let ep = |seed, goal| RolledEpisode {
+            seed,
+            goal: vec![goal; 12],
+            visits: (1..=3).map(visit).collect(),
+        };
+        assert_eq!(
+            aggregate(&mut c, 0, vec![ep(7, 200), ep(8, 201)]).unwrap(),
+            6
+        );
+        assert_eq!(c.seeds, vec![7, 8]);
+        assert_eq!((c.goal_row(2), c.goal_row(3)), (Some(0), Some(1)));
+        assert_eq!(&c.goal_images[..12], &[200; 12]);
+        assert_eq!(&c.goal_images[12..], &[201; 12]);
+        // Features: frame i is [i], goal row r is [100 + r].
+        let frames: Vec<f32> = (0..6).map(|i| i as f32).collect();
+        let goals = [100.0, 101.0];
+        assert_eq!(c.goal_features(4, &frames, &goals, 1), &[101.0]);
+        // Not the episode's last frame (frame 5).
+        assert_eq!(c.goal_frame(4), 5);
+        // A goal image of another size is refused, naming the episode.
+        let mut bad = ep(9, 0);
+        bad.goal.pop();
+        let err = aggregate(&mut c, 0, vec![bad]).unwrap_err().to_string();
+        assert!(
+            err.contains("episode 2") && err.contains("11 bytes"),
+            "{err}"
+        );
+    }
 }

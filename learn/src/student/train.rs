@@ -115,6 +115,8 @@ struct TrainState {
 /// Features and normalisers shared by every step.
 struct Prepared {
     features: Vec<f32>,
+    /// Features of `Corpus::goal_images` (empty without them).
+    goal_features: Vec<f32>,
     mean: Vec<f32>,
     std: Vec<f32>,
     q_norms: Vec<f32>,
@@ -179,8 +181,14 @@ pub fn distill(
             samples_per_s: done as f64 / enc_t.elapsed().as_secs_f64().max(1e-9),
         });
     })?;
+    let goal_features = if c.goal_images.is_empty() {
+        Vec::new()
+    } else {
+        encode_all(&nets.encoder, &c.goal_images, c.dims.image, 256, |_| {})?
+    };
     let prep = Prepared {
         features,
+        goal_features,
         mean,
         std,
         q_norms: crate::student::qnorm::q_norms(c, &job.critics, cfg.q_norm)?,
@@ -472,8 +480,7 @@ fn batch(c: &Corpus, prep: &Prepared, idx: &[usize], cfg: &StudentConfig) -> Res
         }
         chunk.extend(c.chunk(i, k));
         img.extend_from_slice(&prep.features[i * f..(i + 1) * f]);
-        let g = c.goal_frame(i);
-        goal.extend_from_slice(&prep.features[g * f..(g + 1) * f]);
+        goal.extend_from_slice(c.goal_features(i, &prep.features, &prep.goal_features, f));
     }
     let task: Vec<u32> = idx.iter().map(|&i| c.slot[i]).collect();
     Ok(Batch {
