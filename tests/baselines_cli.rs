@@ -350,3 +350,64 @@ fn polytask_multitask_and_lifelong_then_eval_and_report() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A student trained on goal images re-rendered from its demonstrations'
+/// seeds records it, DAgger on top of it keeps them, and the flag is
+/// refused where it cannot apply.
+#[test]
+fn rendered_training_goals_then_dagger_keeps_them() {
+    let dir = session("train-goal-cli");
+    let s = dir.to_str().expect("utf8");
+    let cfg = write(
+        &dir,
+        "student.toml",
+        &format!(
+            "chunk = 4\ncodes = 8\ncode_width = 8\nwidth = 16\nheads = 2\nlayers = 1\n\
+             decoder_layers = 1\nhistory = 2\ntokenizer_steps = 5\nbatch = 8\n{ENCODER}"
+        ),
+    );
+    let d = distill(s, "bc", &cfg, &["--train-goal", "rendered"]);
+    let out = dir.join("students/bc-custom-2");
+    assert_eq!(Path::new(d["out"].as_str().expect("out")), out);
+    let goal_of = |p: &Path| -> serde_json::Value {
+        let text = std::fs::read_to_string(p.join("student.json")).expect("student.json");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        v["config"]["train_goal"].clone()
+    };
+    assert_eq!(goal_of(&out), "rendered");
+    let p = out.to_str().expect("utf8");
+    let d = distill(
+        s,
+        "dagger",
+        &cfg,
+        &[
+            "--from",
+            p,
+            "--dagger-rounds",
+            "1",
+            "--dagger-episodes",
+            "1",
+        ],
+    );
+    assert!(d["extra_env_steps"].as_u64().expect("steps") > 0, "{d}");
+    let dagger = dir.join("students/dagger-bc-custom-2");
+    assert_eq!(goal_of(&dagger), "rendered", "DAgger follows its base");
+    // The default stays the last frame.
+    let d = distill(s, "acgd", &cfg, &["--no-collect"]);
+    let acgd = Path::new(d["out"].as_str().expect("out")).to_path_buf();
+    assert_eq!(goal_of(&acgd), "last-frame");
+
+    for (method, expect) in [("dagger", "base student"), ("bc-rnn", "--train-goal")] {
+        let (ok, _, err) = dexstudio(&[
+            "distill",
+            "--method",
+            method,
+            "--train-goal",
+            "rendered",
+            "--session",
+            s,
+        ]);
+        assert!(!ok && err.contains(expect), "{method}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -16,7 +16,7 @@ use dexlearn::collect::{CollectConfig, collect};
 use dexlearn::data::Dataset;
 use dexlearn::student::{
     Corpus, CriticSpan, DistillJob, DistillProgress, LrSchedule, Method, QNorm, Stage, Student,
-    StudentConfig, distill,
+    StudentConfig, TrainGoal, distill,
 };
 use dexsim::Catalog;
 use serde::Serialize;
@@ -82,6 +82,16 @@ pub enum QNormArg {
     MeanAbs,
     /// Mean |dQ/da| at the task's dataset states and actions.
     Grad,
+}
+
+/// `StudentConfig::train_goal`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrainGoalArg {
+    /// Each demonstration's last frame, as collected.
+    LastFrame,
+    /// Re-rendered from each demonstration's reset seed: the goal image
+    /// the student is shown at test time.
+    Rendered,
 }
 
 /// `StudentConfig::lr_schedule`.
@@ -184,6 +194,10 @@ pub struct DistillArgs {
     /// [default: constant].
     #[arg(long, value_enum)]
     lr_schedule: Option<LrScheduleArg>,
+    /// The goal image demonstration frames are trained with
+    /// [default: last-frame].
+    #[arg(long, value_enum)]
+    train_goal: Option<TrainGoalArg>,
     /// Image side of collected demonstrations (and of PolyTask's
     /// buffers) [default: 64].
     #[arg(long)]
@@ -261,6 +275,12 @@ fn config(a: &DistillArgs) -> anyhow::Result<StudentConfig> {
         c.lr_schedule = match sched {
             LrScheduleArg::Constant => LrSchedule::Constant,
             LrScheduleArg::Cosine => LrSchedule::Cosine,
+        };
+    }
+    if let Some(g) = a.train_goal {
+        c.train_goal = match g {
+            TrainGoalArg::LastFrame => TrainGoal::LastFrame,
+            TrainGoalArg::Rendered => TrainGoal::Rendered,
         };
     }
     if let Some(span) = a.critic_span {
@@ -399,6 +419,24 @@ fn collect_missing(
     Ok(())
 }
 
+/// The demonstrations of `tasks` in `data`, with the goal images
+/// `goal` asks for.
+fn load_corpus(
+    a: &DistillArgs,
+    catalog: &Catalog,
+    tasks: &[String],
+    data: &Path,
+    goal: TrainGoal,
+) -> anyhow::Result<Corpus> {
+    let mut corpus = Corpus::load(data, tasks, a.demos_per_task)?;
+    let n = dexlearn::student::goals::prepare_goals(catalog, &mut corpus, goal, data)
+        .with_context(|| format!("re-rendering the goal images of {}", data.display()))?;
+    if n > 0 && !a.json {
+        eprintln!("re-rendered the goal images of {n} demonstrations from their seeds");
+    }
+    Ok(corpus)
+}
+
 /// The command line, for provenance.
 fn command_line() -> String {
     std::iter::once("dexstudio".to_string())
@@ -436,7 +474,7 @@ fn run_student(
     let cfg = config(a)?;
     let data = a.session.join("data");
     collect_missing(a, catalog, tasks, &data, control)?;
-    let corpus = Corpus::load(&data, tasks, a.demos_per_task)?;
+    let corpus = load_corpus(a, catalog, tasks, &data, cfg.train_goal)?;
     let out = a.out.clone().unwrap_or_else(|| {
         a.session.join("students").join(format!(
             "{}-{}-{}",

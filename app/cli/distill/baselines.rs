@@ -37,6 +37,12 @@ pub(super) fn check_flags(a: &DistillArgs) -> anyhow::Result<()> {
             if let Some((flag, _)) = baseline_only.iter().find(|(_, set)| *set) {
                 bail!("{flag} applies to --method polytask only");
             }
+            if a.method == MethodArg::Dagger && a.train_goal.is_some() {
+                bail!(
+                    "--train-goal does not apply to --method dagger: DAgger trains on the \
+                     goals its base student (--from) was trained on"
+                );
+            }
             return Ok(());
         }
     };
@@ -50,6 +56,7 @@ pub(super) fn check_flags(a: &DistillArgs) -> anyhow::Result<()> {
         ("--code-width", a.code_width.is_some()),
         ("--eta", a.eta.is_some()),
         ("--width", a.width.is_some()),
+        ("--train-goal", a.train_goal.is_some()),
     ];
     if let Some((flag, _)) = student_only.iter().find(|(_, set)| *set) {
         bail!(

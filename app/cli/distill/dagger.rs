@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use dexlearn::Control;
 use dexlearn::student::dagger::{DaggerConfig, DaggerRound, dagger};
-use dexlearn::student::{Corpus, DistillJob, Student};
+use dexlearn::student::{DistillJob, Student};
 use dexsim::Catalog;
 use serde::Serialize;
 
-use super::{DistillArgs, collect_missing, command_line, expert_of};
+use super::{DistillArgs, collect_missing, command_line, expert_of, load_corpus};
 use crate::output::emit;
 
 #[derive(Serialize)]
@@ -53,7 +53,8 @@ pub(super) fn run_dagger(
     }
     let data = a.session.join("data");
     collect_missing(a, catalog, tasks, &data, control)?;
-    let corpus = Corpus::load(&data, tasks, a.demos_per_task)?;
+    // The aggregate trains on the goals its base student was trained on.
+    let corpus = load_corpus(a, catalog, tasks, &data, base.meta.config.train_goal)?;
     let label = format!("dagger-{}", base.meta.config.method.name());
     let out: PathBuf = a.out.clone().unwrap_or_else(|| {
         a.session

@@ -77,6 +77,30 @@ pub enum QNorm {
     Grad,
 }
 
+/// The goal image each demonstration frame is trained with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrainGoal {
+    /// The episode's last frame, as collected (METHOD §4). At test time
+    /// the student is shown the goal rendered from the sampled goal state,
+    /// which differs wherever the expert stops short of the exact pose.
+    #[default]
+    LastFrame,
+    /// The goal image re-rendered from each episode's reset seed: the
+    /// image the student is shown at test time (`student::goals`).
+    Rendered,
+}
+
+impl TrainGoal {
+    /// The CLI / file name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrainGoal::LastFrame => "last-frame",
+            TrainGoal::Rendered => "rendered",
+        }
+    }
+}
+
 /// How the learning rate moves over a stage.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -186,6 +210,9 @@ pub struct StudentConfig {
     pub lr: f64,
     /// Learning-rate schedule of the tokenizer and policy stages.
     pub lr_schedule: LrSchedule,
+    /// The goal image of the demonstration frames. A `student.json`
+    /// without it was trained on last frames.
+    pub train_goal: TrainGoal,
     /// Image encoder.
     pub encoder: EncoderConfig,
     /// Seed of initialisation and sampling.
@@ -217,6 +244,7 @@ impl Default for StudentConfig {
             batch: 128,
             lr: 1e-3,
             lr_schedule: LrSchedule::Constant,
+            train_goal: TrainGoal::LastFrame,
             encoder: EncoderConfig::default(),
             seed: 1,
         }

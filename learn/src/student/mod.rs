@@ -9,6 +9,7 @@ pub mod dagger;
 pub mod encoder;
 pub mod eval;
 pub mod gap;
+pub mod goals;
 pub mod loss;
 pub mod model;
 pub mod nn;
@@ -17,7 +18,7 @@ pub mod qnorm;
 pub mod train;
 
 pub use ckpt::{Student, StudentMeta};
-pub use config::{CriticSpan, EncoderConfig, LrSchedule, Method, QNorm, StudentConfig};
+pub use config::{CriticSpan, EncoderConfig, LrSchedule, Method, QNorm, StudentConfig, TrainGoal};
 pub use corpus::Corpus;
 pub use policy::StudentRollout;
 pub use train::{DistillJob, DistillProgress, Stage, Terms, distill};
