@@ -13,13 +13,14 @@ use dexlearn::baselines::{
     PolyTaskRollout, effective_tasks, evaluate_bc_rnn, evaluate_polytask, load_lifelong,
     train_bc_rnn, train_polytask, train_polytask_lifelong,
 };
-use dexlearn::collect::{CollectConfig, collect};
 use dexlearn::expert::{Expert, expert_dir};
 use dexlearn::student::EncoderConfig;
 use dexlearn::student::encoder::named_vars;
 use dexlearn::student::eval::{GoalSource, TaskEval};
 use dexlearn::train::Control;
 use dexsim::Catalog;
+
+mod common;
 
 const TASKS: [&str; 2] = ["reach-easy", "pose-easy"];
 
@@ -50,23 +51,7 @@ fn tiny_encoder(steps: usize) -> EncoderConfig {
 /// A two-task dataset from the shipped experts, collected once per run.
 fn dataset() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tmp("data");
-        let catalog = Catalog::bundled().expect("bundled catalog");
-        let cfg = CollectConfig {
-            tasks: tasks(),
-            episodes: 12,
-            image_size: 32,
-            keep_failures: false,
-            chunk: 10,
-            seed: 0,
-            max_attempts_factor: 4,
-            action_noise: 0.0,
-        };
-        collect(&catalog, &cfg, &experts, &dir, &Control::new(), &mut |_| {})
-            .expect("collect the mini dataset");
-        dir
-    })
+    DIR.get_or_init(|| common::collect_mini(&tmp("data"), &tasks(), 12, 32))
 }
 
 /// The last frames of the mini dataset's demonstrations of `task`.

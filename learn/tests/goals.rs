@@ -5,14 +5,14 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use dexlearn::collect::{CollectConfig, collect};
-use dexlearn::expert::{Expert, expert_dir};
 use dexlearn::student::goals::{prepare_goals, render_goals};
 use dexlearn::student::{
     Corpus, DistillJob, EncoderConfig, Method, StudentConfig, TrainGoal, distill,
 };
 use dexlearn::train::Control;
 use dexsim::{Catalog, Env, EnvConfig};
+
+mod common;
 
 const TASKS: [&str; 2] = ["reach-easy", "pose-easy"];
 const SIZE: usize = 32;
@@ -30,31 +30,7 @@ fn tasks() -> Vec<String> {
 /// Three demonstrations of each task from the shipped experts.
 fn dataset() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tmp("data");
-        let cfg = CollectConfig {
-            tasks: tasks(),
-            episodes: 3,
-            image_size: SIZE,
-            keep_failures: false,
-            chunk: 10,
-            seed: 0,
-            max_attempts_factor: 4,
-            action_noise: 0.0,
-        };
-        let catalog = Catalog::bundled().expect("bundled catalog");
-        let expert_of = |t: &str| Expert::load(&expert_dir(None, t));
-        collect(
-            &catalog,
-            &cfg,
-            &expert_of,
-            &dir,
-            &Control::new(),
-            &mut |_| {},
-        )
-        .expect("collect the mini dataset");
-        dir
-    })
+    DIR.get_or_init(|| common::collect_mini(&tmp("data"), &tasks(), 3, SIZE))
 }
 
 fn corpus() -> Corpus {

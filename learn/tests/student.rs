@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use candle_core::{Device, Tensor, Var};
-use dexlearn::collect::{CollectConfig, collect};
 use dexlearn::expert::{Expert, expert_dir};
 use dexlearn::student::eval::{GoalSource, Lead, evaluate_student};
 use dexlearn::student::loss;
@@ -20,6 +19,8 @@ use dexlearn::student::{
 };
 use dexlearn::train::Control;
 use dexsim::Catalog;
+
+mod common;
 
 const TASKS: [&str; 2] = ["reach-easy", "pose-easy"];
 
@@ -352,31 +353,7 @@ fn actions_of(corpus: &Corpus, idx: &[usize]) -> Vec<f32> {
 /// A two-task dataset from the shipped experts, collected once per run.
 fn dataset() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tmp("data");
-        let catalog = Catalog::bundled().expect("bundled catalog");
-        let cfg = CollectConfig {
-            tasks: TASKS.iter().map(|t| t.to_string()).collect(),
-            episodes: 12,
-            image_size: 32,
-            keep_failures: false,
-            chunk: 10,
-            seed: 0,
-            max_attempts_factor: 4,
-            action_noise: 0.0,
-        };
-        let expert_of = |t: &str| Expert::load(&expert_dir(None, t));
-        collect(
-            &catalog,
-            &cfg,
-            &expert_of,
-            &dir,
-            &Control::new(),
-            &mut |_| {},
-        )
-        .expect("collect the mini dataset");
-        dir
-    })
+    DIR.get_or_init(|| common::collect_mini(&tmp("data"), &tasks(), 12, 32))
 }
 
 fn job<'a>(cfg: StudentConfig, corpus: &'a Corpus, out: PathBuf) -> DistillJob<'a> {

@@ -1,0 +1,35 @@
+//! Helpers shared by the learn crate's integration tests.
+
+use std::path::{Path, PathBuf};
+
+use dexlearn::collect::{CollectConfig, collect};
+use dexlearn::expert::{Expert, expert_dir};
+use dexlearn::train::Control;
+use dexsim::Catalog;
+
+/// Collect `episodes` successful demonstrations of each of `tasks` with the
+/// shipped experts into `dir`, `size`×`size` images, collection seeds from 0.
+pub fn collect_mini(dir: &Path, tasks: &[String], episodes: usize, size: usize) -> PathBuf {
+    let cfg = CollectConfig {
+        tasks: tasks.to_vec(),
+        episodes,
+        image_size: size,
+        keep_failures: false,
+        chunk: 10,
+        seed: 0,
+        max_attempts_factor: 4,
+        action_noise: 0.0,
+    };
+    let catalog = Catalog::bundled().expect("bundled catalog");
+    let expert_of = |t: &str| Expert::load(&expert_dir(None, t));
+    collect(
+        &catalog,
+        &cfg,
+        &expert_of,
+        dir,
+        &Control::new(),
+        &mut |_| {},
+    )
+    .expect("collect the mini dataset");
+    dir.to_path_buf()
+}
