@@ -270,3 +270,21 @@ for M in acgd bc; do
       assets/students/$M-$X/
   done
 done
+
+# Goal images in training: the shipped dex10 setting trained on each
+# demonstration's goal image re-rendered from its seed (--train-goal
+# rendered; what eval shows), seeds 1-3 of BC and ACGD. (DAgger above
+# already trains its aggregated episodes on the goal image each rollout was
+# shown.) The shipped students carry the bc-v0 encoder unchanged, so
+# --backbone assets/students/bc-dex10/student.safetensors gives the same
+# encoder without training bc-v0 first.
+for SEED in 1 2 3; do
+  for M in acgd bc; do
+    O="$S/students/$M-rg-s$SEED-dex10-100"
+    [ $SEED = 1 ] && O="$S/students/$M-rg-dex10-100"
+    $D distill --method $M "${N[@]}" --no-collect "${ENC[@]}" --train-goal rendered --seed $SEED \
+      --out "$O"
+    $D eval --policy "$O" --suite dex10 --episodes 50
+  done
+done
+$D report --session "$S" --suite dex10

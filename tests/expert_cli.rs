@@ -106,6 +106,12 @@ fn train_eval_collect_inspect() {
     }
     let share = change["saturated"].as_f64().expect("saturated");
     assert!((share - saturated_share(&session)).abs() < 1e-9, "{change}");
+    assert!(info["tasks"][0].get("goal_gap").is_none());
+    // --goals: the last frames against the goals re-rendered from their
+    // seeds, per byte.
+    let info = json(&["data", "info", s, "--goals", "--json"]);
+    let gap = info["tasks"][0]["goal_gap"].as_f64().expect("goal_gap");
+    assert!(gap > 0.0 && gap < 255.0, "{info}");
     let gif = session.join("ep.gif");
     let (ok, _, err) = dexstudio(&[
         "data",

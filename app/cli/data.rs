@@ -7,7 +7,9 @@ use clap::Subcommand;
 use dexlearn::Control;
 use dexlearn::collect::{CollectConfig, collect};
 use dexlearn::data::{Dataset, resolve};
+use dexlearn::student::Corpus;
 use dexlearn::student::gap::SATURATED;
+use dexlearn::student::goals::{last_frame_gap, render_goals};
 use dexsim::Catalog;
 use dexsim::render::Image;
 use serde::Serialize;
@@ -165,6 +167,11 @@ pub enum DataCmd {
         /// action values at their limits (|a| ≥ 0.99).
         #[arg(long)]
         actions: bool,
+        /// Also re-render every episode's goal image from its seed (as
+        /// `distill --train-goal rendered` does) and report how far the
+        /// last frames lie from them: mean |difference| per byte, 0–255.
+        #[arg(long)]
+        goals: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -199,6 +206,9 @@ struct TaskCount {
     /// share of action values at the limits.
     #[serde(skip_serializing_if = "Option::is_none")]
     action_change: Option<ActionChange>,
+    /// With --goals: mean |last frame − rendered goal| per byte (0–255).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    goal_gap: Option<f64>,
 }
 
 /// Steps whose action change `data info --actions` lists one by one.
@@ -230,8 +240,9 @@ pub fn run(cmd: DataCmd) -> anyhow::Result<()> {
         DataCmd::Info {
             dataset,
             actions,
+            goals,
             json,
-        } => info(dataset, actions, json),
+        } => info(dataset, actions, goals, json),
         DataCmd::View {
             dataset,
             episode,
@@ -313,7 +324,23 @@ fn action_change(d: &Dataset, json: bool) -> anyhow::Result<Vec<(String, ActionC
         .collect())
 }
 
-fn info(path: PathBuf, actions: bool, json: bool) -> anyhow::Result<()> {
+/// Each task's [`last_frame_gap`] over every episode of the dataset, one
+/// task at a time (tasks of different hands cannot share a corpus).
+fn goal_gaps(d: &Dataset, tasks: &[String]) -> anyhow::Result<Vec<Option<f64>>> {
+    let catalog = Catalog::bundled()?;
+    tasks
+        .iter()
+        .map(|t| {
+            let mut c = Corpus::load(&d.dir, std::slice::from_ref(t), usize::MAX)?;
+            render_goals(&catalog, &mut c, &d.dir).with_context(|| {
+                format!("re-rendering the goal images of {t} in {}", d.dir.display())
+            })?;
+            Ok(last_frame_gap(&c)[0])
+        })
+        .collect()
+}
+
+fn info(path: PathBuf, actions: bool, goals: bool, json: bool) -> anyhow::Result<()> {
     let d = Dataset::open(&path)?;
     let mut tasks: Vec<TaskCount> = d
         .manifest
@@ -327,8 +354,15 @@ fn info(path: PathBuf, actions: bool, json: bool) -> anyhow::Result<()> {
             solved: 0,
             mean_return: 0.0,
             action_change: None,
+            goal_gap: None,
         })
         .collect();
+    if goals {
+        let names: Vec<String> = tasks.iter().map(|t| t.task.clone()).collect();
+        for (t, gap) in tasks.iter_mut().zip(goal_gaps(&d, &names)?) {
+            t.goal_gap = gap;
+        }
+    }
     if actions {
         for (task, change) in action_change(&d, json)? {
             if let Some(t) = tasks.iter_mut().find(|t| t.task == task) {
@@ -401,6 +435,16 @@ fn info(path: PathBuf, actions: bool, json: bool) -> anyhow::Result<()> {
                         c.later,
                         c.saturated
                     );
+                }
+            }
+        }
+        if i.tasks.iter().any(|t| t.goal_gap.is_some()) {
+            println!(
+                "\nlast frame against the goal re-rendered from its seed: mean |difference| per byte (0-255)"
+            );
+            for t in &i.tasks {
+                if let Some(g) = t.goal_gap {
+                    println!("{:<16} {g:>7.2}", t.task);
                 }
             }
         }

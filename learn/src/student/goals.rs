@@ -103,3 +103,64 @@ pub fn render_goals(catalog: &Catalog, c: &mut Corpus, dataset: &Path) -> Result
     }
     Ok(given)
 }
+
+/// How far each slot's demonstrations end from their goal image: the mean
+/// absolute difference per byte (0–255) between each episode's last frame
+/// and its own goal image, over the slot's episodes that have one (`None`
+/// for slots with none). Near 0 means training on last frames already
+/// shows the student the goal it is shown at test time.
+pub fn last_frame_gap(c: &Corpus) -> Vec<Option<f64>> {
+    let px = c.dims.image * c.dims.image * 3;
+    let mut sum = vec![0f64; c.tasks.len()];
+    let mut n = vec![0usize; c.tasks.len()];
+    for r in c.episodes.iter().filter(|r| !r.is_empty()) {
+        let Some(g) = c.goal_row(r.start) else {
+            continue;
+        };
+        let last = &c.images[(r.end - 1) * px..r.end * px];
+        let goal = &c.goal_images[g * px..(g + 1) * px];
+        let diff: u64 = last
+            .iter()
+            .zip(goal.iter())
+            .map(|(&a, &b)| u64::from(a.abs_diff(b)))
+            .sum();
+        let s = c.slot[r.start] as usize;
+        sum[s] += diff as f64 / px.max(1) as f64;
+        n[s] += 1;
+    }
+    sum.iter()
+        .zip(&n)
+        .map(|(&s, &n)| (n > 0).then(|| s / n as f64))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::student::model::Dims;
+
+    #[test]
+    fn last_frame_gap_is_the_mean_byte_difference_per_episode() {
+        let mut c = Corpus {
+            tasks: vec!["a".into(), "b".into()],
+            dims: Dims {
+                tasks: 2,
+                action: 1,
+                proprio: 1,
+                image: 1,
+            },
+            // Two 2-frame episodes of slot 0; slot 1 has none.
+            images: vec![0, 0, 0, 10, 10, 10, 9, 9, 9, 0, 0, 0],
+            slot: vec![0; 4],
+            episode: vec![0, 0, 1, 1],
+            episodes: vec![0..2, 2..4],
+            ..Corpus::default()
+        };
+        c.set_goal(0, &[12, 10, 7]).unwrap();
+        c.set_goal(1, &[0, 0, 3]).unwrap();
+        // |10-12| + 0 + |10-7| = 5 over 3 bytes, then 3 over 3 bytes.
+        let gap = last_frame_gap(&c);
+        assert!((gap[0].unwrap() - (5.0 / 3.0 + 1.0) / 2.0).abs() < 1e-12);
+        assert_eq!(gap[1], None);
+    }
+}
