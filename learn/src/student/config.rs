@@ -91,16 +91,6 @@ pub enum TrainGoal {
     Rendered,
 }
 
-impl TrainGoal {
-    /// The CLI / file name.
-    pub fn name(self) -> &'static str {
-        match self {
-            TrainGoal::LastFrame => "last-frame",
-            TrainGoal::Rendered => "rendered",
-        }
-    }
-}
-
 /// How the learning rate moves over a stage.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

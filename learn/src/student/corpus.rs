@@ -54,7 +54,7 @@ pub struct Corpus {
     /// Explicit action-chunk labels, `[n, k·A]` (DAgger's expert chunks);
     /// empty when chunks are read off the episodes' actions.
     pub chunk_labels: Vec<f32>,
-    /// Reset seed of each episode (0 for episodes from elsewhere).
+    /// Reset seed of each episode (goal images are re-rendered from it).
     pub seeds: Vec<u64>,
     /// Goal images other than the episodes' last frames, `[g, S, S, 3]`:
     /// re-rendered from the sampled goal (what the student is shown at test
