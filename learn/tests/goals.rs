@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use dexlearn::student::goals::{prepare_goals, render_goals};
-use dexlearn::student::{
-    Corpus, DistillJob, EncoderConfig, Method, StudentConfig, TrainGoal, distill,
-};
+use dexlearn::student::{Corpus, EncoderConfig, Method, StudentConfig, TrainGoal, distill};
 use dexlearn::train::Control;
 use dexsim::{Catalog, Env, EnvConfig};
 
@@ -125,20 +123,7 @@ fn tiny(steps: usize) -> StudentConfig {
 /// Every weight of a student trained briefly on `c`, tensors in name order.
 fn train(c: &Corpus, name: &str) -> Vec<f32> {
     let out = tmp(name);
-    let job = DistillJob {
-        cfg: tiny(8),
-        corpus: c,
-        critics: vec![None, None],
-        out: out.clone(),
-        backbone: None,
-        resume: false,
-        suite: "mini".into(),
-        dataset: "test".into(),
-        command: "test".into(),
-        save_every: 0,
-        init: None,
-        label: String::new(),
-    };
+    let job = common::job(tiny(8), c, vec![None, None], out.clone());
     distill(job, &Control::new(), |_| {}).expect("distill");
     let tensors =
         candle_core::safetensors::load(out.join("student.safetensors"), &candle_core::Device::Cpu)

@@ -357,21 +357,7 @@ fn dataset() -> &'static PathBuf {
 }
 
 fn job<'a>(cfg: StudentConfig, corpus: &'a Corpus, out: PathBuf) -> DistillJob<'a> {
-    let critics = critics_of(corpus);
-    DistillJob {
-        cfg,
-        corpus,
-        critics,
-        out,
-        backbone: None,
-        resume: false,
-        suite: "mini".into(),
-        dataset: "test".into(),
-        command: "test".into(),
-        save_every: 0,
-        init: None,
-        label: String::new(),
-    }
+    common::job(cfg, corpus, critics_of(corpus), out)
 }
 
 fn tasks() -> Vec<String> {

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use dexlearn::collect::{CollectConfig, collect};
 use dexlearn::expert::{Expert, expert_dir};
+use dexlearn::student::{Corpus, DistillJob, StudentConfig};
 use dexlearn::train::Control;
 use dexsim::Catalog;
 
@@ -32,4 +33,29 @@ pub fn collect_mini(dir: &Path, tasks: &[String], episodes: usize, size: usize) 
     )
     .expect("collect the mini dataset");
     dir.to_path_buf()
+}
+
+/// A fresh (not resumed) distillation of `corpus` with `critics` into `out`,
+/// with test provenance.
+#[allow(dead_code)] // not every test crate that shares this module distils
+pub fn job<'a>(
+    cfg: StudentConfig,
+    corpus: &'a Corpus,
+    critics: Vec<Option<Expert>>,
+    out: PathBuf,
+) -> DistillJob<'a> {
+    DistillJob {
+        cfg,
+        corpus,
+        critics,
+        out,
+        backbone: None,
+        resume: false,
+        suite: "mini".into(),
+        dataset: "test".into(),
+        command: "test".into(),
+        save_every: 0,
+        init: None,
+        label: String::new(),
+    }
 }
