@@ -411,3 +411,66 @@ fn rendered_training_goals_then_dagger_keeps_them() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--select-every` rolls validation episodes during the policy stage,
+/// reports every check and keeps the best; it is refused where it cannot
+/// apply, and a check with no episodes is refused by field name.
+#[test]
+fn checkpoint_selection_reports_its_checks() {
+    let dir = session("select-cli");
+    let s = dir.to_str().expect("utf8");
+    let cfg = write(
+        &dir,
+        "student.toml",
+        &format!(
+            "chunk = 4\ncodes = 8\ncode_width = 8\nwidth = 16\nheads = 2\nlayers = 1\n\
+             decoder_layers = 1\nhistory = 2\ntokenizer_steps = 5\nbatch = 8\n{ENCODER}"
+        ),
+    );
+    let d = distill(
+        s,
+        "bc",
+        &cfg,
+        &["--select-every", "2", "--select-episodes", "1"],
+    );
+    let sel = &d["selection"];
+    let steps: Vec<u64> = sel["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| c["step"].as_u64().expect("step"))
+        .collect();
+    assert_eq!(steps, vec![2, 4, 5], "{d}");
+    assert_eq!(sel["tasks"].as_array().map(Vec::len), Some(TASKS.len() / 2));
+    assert!(sel["best_step"].as_u64().is_some(), "{d}");
+    let out = Path::new(d["out"].as_str().expect("out")).to_path_buf();
+    assert!(out.join("selection.json").is_file());
+    let text = std::fs::read_to_string(out.join("student.json")).expect("student.json");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(v["config"]["select_every"], 2);
+
+    let refusals: [(&str, &[&str], &str); 3] = [
+        ("dagger", &["--select-every", "2"], "base student"),
+        ("bc-rnn", &["--select-every", "2"], "--select-every"),
+        (
+            "bc",
+            &["--select-every", "2", "--select-episodes", "0"],
+            "select_episodes",
+        ),
+    ];
+    for (method, flags, expect) in refusals {
+        let mut args = vec![
+            "distill",
+            "--method",
+            method,
+            "--session",
+            s,
+            "--no-collect",
+        ];
+        args.extend(TASKS);
+        args.extend(flags);
+        let (ok, _, err) = dexstudio(&args);
+        assert!(!ok && err.contains(expect), "{method}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use dexlearn::Control;
 use dexlearn::collect::{CollectConfig, collect};
 use dexlearn::data::Dataset;
+use dexlearn::student::select::{SELECTION_JSON, Selection};
 use dexlearn::student::{
     Corpus, CriticSpan, DistillJob, DistillProgress, LrSchedule, Method, QNorm, Stage, Student,
     StudentConfig, TrainGoal, distill,
@@ -198,6 +199,14 @@ pub struct DistillArgs {
     /// [default: last-frame].
     #[arg(long, value_enum)]
     train_goal: Option<TrainGoalArg>,
+    /// Roll the policy-stage weights on validation seeds every this many
+    /// steps and keep the best (0: keep the last) [default: 0].
+    #[arg(long)]
+    select_every: Option<usize>,
+    /// Validation episodes per task at each --select-every check
+    /// [default: 20].
+    #[arg(long)]
+    select_episodes: Option<usize>,
     /// Image side of collected demonstrations (and of PolyTask's
     /// buffers) [default: 64].
     #[arg(long)]
@@ -249,6 +258,8 @@ struct Summary {
     frames: usize,
     wall_s: f64,
     samples_per_s: f64,
+    /// Checkpoint selection's checks, with --select-every.
+    selection: Option<Selection>,
 }
 
 fn config(a: &DistillArgs) -> anyhow::Result<StudentConfig> {
@@ -267,7 +278,8 @@ fn config(a: &DistillArgs) -> anyhow::Result<StudentConfig> {
     }
     set!(seed => seed, steps => steps, tokenizer_steps => tokenizer_steps, alpha => alpha,
          chunk => chunk, codes => codes, code_width => code_width, eta => eta, width => width,
-         batch => batch, lr => lr, start_share => start_share, start_window => start_window);
+         batch => batch, lr => lr, start_share => start_share, start_window => start_window,
+         select_every => select_every, select_episodes => select_episodes);
     if let Some(s) = a.encoder_steps {
         c.encoder.steps = s;
     }
@@ -528,8 +540,8 @@ fn run_student(
         match stage {
             Stage::Encoder | Stage::Features => 0,
             Stage::Tokenizer => cfg.encoder.steps,
-            Stage::Policy if quantized => cfg.encoder.steps + cfg.tokenizer_steps,
-            Stage::Policy => cfg.encoder.steps,
+            Stage::Policy | Stage::Validate if quantized => cfg.encoder.steps + cfg.tokenizer_steps,
+            Stage::Policy | Stage::Validate => cfg.encoder.steps,
             Stage::Done => total,
         }
     };
@@ -539,19 +551,29 @@ fn run_student(
             bar.set_position((offset(p.stage) + p.step) as u64);
         }
         let t = &p.terms;
+        let kept = p.selection.map_or(String::new(), |n| {
+            format!(
+                " | validation {:.3} (kept {:.3} @ {})",
+                n.mean, n.best_mean, n.best_step
+            )
+        });
         bar.set_message(match p.stage {
             Stage::Features => format!("caching image features {}/{}", p.step, p.total),
+            Stage::Validate => format!(
+                "rolling {} validation episodes at step {}{kept}",
+                p.total, p.step
+            ),
             Stage::Encoder => format!(
                 "encoder loss {:.4} | {:.0} samples/s",
                 t.total, p.samples_per_s
             ),
             _ => format!(
-                "{:?} act {:.3} code {:.3} lat {:.3} distill {:.3} kl {:.3} | {:.0} samples/s",
+                "{:?} act {:.3} code {:.3} lat {:.3} distill {:.3} kl {:.3} | {:.0} samples/s{kept}",
                 p.stage, t.act, t.code, t.lat, t.distill, t.kl, p.samples_per_s
             ),
         });
         let due = p.step.is_multiple_of(50) || p.step == p.total;
-        if p.stage != Stage::Features
+        if !matches!(p.stage, Stage::Features | Stage::Validate)
             && due
             && let Err(e) = writeln!(
                 log,
@@ -584,6 +606,7 @@ fn run_student(
         save_every: 500,
         init: None,
         label: String::new(),
+        catalog: Some(catalog),
     };
     let student: Student = distill(job, control, on_progress)
         .with_context(|| format!("distilling into {}", out.display()))?;
@@ -607,11 +630,33 @@ fn run_student(
         frames: corpus.len(),
         wall_s: student.meta.wall_s,
         samples_per_s: student.meta.samples_per_s,
+        selection: if cfg.select_every > 0 {
+            Some(dexlearn::fsio::read_json(&out.join(SELECTION_JSON))?)
+        } else {
+            None
+        },
     };
     emit(a.json, &summary, |s| {
         println!("{} student written to {}", s.method, s.out);
         for (t, n) in &s.episodes_per_task {
             println!("  {t:<16} {n:>4} demonstrations");
+        }
+        if let Some(sel) = &s.selection {
+            let checks: Vec<String> = sel
+                .checks
+                .iter()
+                .map(|c| format!("{} {:.3}", c.step, c.mean))
+                .collect();
+            if let Some(b) = sel.best() {
+                println!(
+                    "kept the weights of step {} (mean validation success {:.3} over {} episodes \
+                     per task); checks: {}",
+                    b.step,
+                    b.mean,
+                    sel.episodes,
+                    checks.join(", ")
+                );
+            }
         }
         println!(
             "{} frames, {:.0} s, {:.0} samples/s; evaluate with `dexstudio eval --policy {}`",

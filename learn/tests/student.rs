@@ -14,13 +14,14 @@ use dexlearn::student::model::{Dims, StudentNets};
 use dexlearn::student::policy::{ensemble, ensemble_weights};
 use dexlearn::student::train::distill_term;
 use dexlearn::student::{
-    Corpus, CriticSpan, DistillJob, EncoderConfig, Method, QNorm, Student, StudentConfig,
-    StudentRollout, distill,
+    Corpus, CriticSpan, DistillJob, Method, QNorm, Student, StudentConfig, StudentRollout, distill,
 };
 use dexlearn::train::Control;
 use dexsim::Catalog;
 
 mod common;
+
+use common::tiny_config;
 
 const TASKS: [&str; 2] = ["reach-easy", "pose-easy"];
 
@@ -154,32 +155,6 @@ fn temporal_ensembling_weights_and_average() {
     assert!(close(a[0], (10.0 + 20.0 * e) / (1.0 + e)), "{a:?}");
     // η = 0: a plain mean.
     assert!(close(ensemble(&chunks, 1, 0.0)[0], 15.0));
-}
-
-fn tiny_config(method: Method) -> StudentConfig {
-    StudentConfig {
-        method,
-        chunk: 4,
-        codes: 8,
-        code_width: 8,
-        width: 32,
-        heads: 2,
-        layers: 1,
-        decoder_layers: 1,
-        history: 2,
-        tokenizer_steps: 500,
-        steps: 1000,
-        batch: 32,
-        lr: 1e-3,
-        encoder: EncoderConfig {
-            channels: vec![8, 16, 16],
-            features: 32,
-            steps: 200,
-            batch: 32,
-            lr: 1e-3,
-        },
-        ..StudentConfig::default()
-    }
 }
 
 #[test]

@@ -37,6 +37,14 @@ pub(super) fn check_flags(a: &DistillArgs) -> anyhow::Result<()> {
             if let Some((flag, _)) = baseline_only.iter().find(|(_, set)| *set) {
                 bail!("{flag} applies to --method polytask only");
             }
+            if a.method == MethodArg::Dagger
+                && (a.select_every.is_some() || a.select_episodes.is_some())
+            {
+                bail!(
+                    "--select-every and --select-episodes do not apply to --method dagger: its \
+                     rounds select as its base student (--from) was trained to"
+                );
+            }
             if a.method == MethodArg::Dagger && a.train_goal.is_some() {
                 bail!(
                     "--train-goal does not apply to --method dagger: DAgger trains on the \
@@ -57,6 +65,8 @@ pub(super) fn check_flags(a: &DistillArgs) -> anyhow::Result<()> {
         ("--eta", a.eta.is_some()),
         ("--width", a.width.is_some()),
         ("--train-goal", a.train_goal.is_some()),
+        ("--select-every", a.select_every.is_some()),
+        ("--select-episodes", a.select_episodes.is_some()),
     ];
     if let Some((flag, _)) = student_only.iter().find(|(_, set)| *set) {
         bail!(

@@ -91,6 +91,7 @@ pub(super) fn run_dagger(
         save_every: 0,
         init: Some(from.clone()),
         label: label.clone(),
+        catalog: Some(catalog),
     };
     let bar = crate::output::progress(
         (cfg.rounds * cfg.steps) as u64,

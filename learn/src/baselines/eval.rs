@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use dexsim::Catalog;
+use dexsim::{Catalog, SeedDomain};
 
 use crate::baselines::bc_rnn::{BcRnn, BcRnnRollout};
 use crate::baselines::polytask::{PolyTask, PolyTaskRollout};
@@ -41,7 +41,16 @@ pub fn evaluate_bc_rnn(
     };
     let size = model.meta.dims.image;
     evaluate_with(
-        catalog, task, size, episodes, base, goal, &start, lead, done,
+        catalog,
+        task,
+        size,
+        episodes,
+        SeedDomain::Eval,
+        base,
+        goal,
+        &start,
+        lead,
+        done,
     )
 }
 
@@ -62,7 +71,16 @@ pub fn evaluate_polytask(
     };
     let size = model.meta.dims.image;
     evaluate_with(
-        catalog, task, size, episodes, base, goal, &start, lead, done,
+        catalog,
+        task,
+        size,
+        episodes,
+        SeedDomain::Eval,
+        base,
+        goal,
+        &start,
+        lead,
+        done,
     )
 }
 

@@ -203,6 +203,12 @@ pub struct StudentConfig {
     /// The goal image of the demonstration frames. A `student.json`
     /// without it was trained on last frames.
     pub train_goal: TrainGoal,
+    /// Roll the policy-stage weights on validation seeds every this many
+    /// steps and keep the best (0: keep the last weights). A
+    /// `student.json` without it kept its last weights.
+    pub select_every: usize,
+    /// Validation episodes per task at each of those checks.
+    pub select_episodes: usize,
     /// Image encoder.
     pub encoder: EncoderConfig,
     /// Seed of initialisation and sampling.
@@ -235,6 +241,8 @@ impl Default for StudentConfig {
             lr: 1e-3,
             lr_schedule: LrSchedule::Constant,
             train_goal: TrainGoal::LastFrame,
+            select_every: 0,
+            select_episodes: 20,
             encoder: EncoderConfig::default(),
             seed: 1,
         }
@@ -285,6 +293,12 @@ impl StudentConfig {
             return bad(
                 "start_window",
                 "must be at least 1 with start_share > 0".into(),
+            );
+        }
+        if self.select_every > 0 && self.select_episodes == 0 {
+            return bad(
+                "select_episodes",
+                "must be at least 1 when select_every > 0".into(),
             );
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {

@@ -293,6 +293,7 @@ pub fn dagger(
             save_every: 0,
             init: Some(current.clone()),
             label: template.label.clone(),
+            catalog: Some(catalog),
         };
         let s = distill(job, control, |p| {
             progress(&format!("round {r}: retraining"), Some(p))

@@ -117,15 +117,16 @@ pub struct Lead<'a> {
     pub compare: bool,
 }
 
-/// Roll `episodes` evaluation episodes of `task` (seeds `base..` in the
-/// evaluation domain) in parallel with `image_size` images; `done()` after
-/// each.
+/// Roll `episodes` episodes of `task` (seeds `base..` in `domain`: the
+/// evaluation domain, or validation for checkpoint selection) in parallel
+/// with `image_size` images; `done()` after each.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_with(
     catalog: &Catalog,
     task: &str,
     image_size: usize,
     episodes: usize,
+    domain: SeedDomain,
     base: u64,
     goal: &GoalSource,
     start: &StartEpisode<'_>,
@@ -147,7 +148,7 @@ pub fn evaluate_with(
                     what: "environment",
                     message: e.to_string(),
                 })?;
-                let mut obs = env.reset(domain_seed(SeedDomain::Eval, base, i));
+                let mut obs = env.reset(domain_seed(domain, base, i));
                 let goal_image = match goal {
                     GoalSource::Demo(g) if !g.is_empty() => g[i % g.len()].clone(),
                     _ => obs.goal_image.rgb.clone(),
@@ -237,6 +238,15 @@ pub fn evaluate_student(
     };
     let size = student.meta.dims.image;
     evaluate_with(
-        catalog, task, size, episodes, base, goal, &start, lead, done,
+        catalog,
+        task,
+        size,
+        episodes,
+        SeedDomain::Eval,
+        base,
+        goal,
+        &start,
+        lead,
+        done,
     )
 }

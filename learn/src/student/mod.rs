@@ -15,6 +15,7 @@ pub mod model;
 pub mod nn;
 pub mod policy;
 pub mod qnorm;
+pub mod select;
 pub mod train;
 
 pub use ckpt::{Student, StudentMeta};

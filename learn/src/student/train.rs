@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
+use dexsim::Catalog;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -21,6 +22,7 @@ use crate::student::corpus::{Corpus, normalise};
 use crate::student::encoder::{self, PretrainData, encode_all, named_vars};
 use crate::student::loss;
 use crate::student::model::{StudentNets, VarGroup};
+use crate::student::select::{SelectNote, Selector};
 use crate::train::Control;
 
 /// Where training is.
@@ -37,6 +39,9 @@ pub enum Stage {
     Policy,
     /// Finished.
     Done,
+    /// Rolling validation episodes to select the policy-stage weights
+    /// (`select_every`); reported, never a resume position.
+    Validate,
 }
 
 /// Loss terms of one step (absent terms are 0).
@@ -71,6 +76,8 @@ pub struct DistillProgress {
     pub terms: Terms,
     /// Samples per second over the stage.
     pub samples_per_s: f64,
+    /// The latest validation check, once there is one.
+    pub selection: Option<SelectNote>,
 }
 
 /// Inputs to [`distill`].
@@ -100,6 +107,8 @@ pub struct DistillJob<'a> {
     pub init: Option<PathBuf>,
     /// Row name for result tables (empty: the method's name).
     pub label: String,
+    /// The tasks, to roll validation episodes when `cfg.select_every > 0`.
+    pub catalog: Option<&'a Catalog>,
 }
 
 /// Resumable position, in `train.json`.
@@ -158,6 +167,23 @@ pub fn distill(
         state.stage = Stage::Features;
     }
     let skip_tokenizer = job.init.is_some();
+    let mut selector = match (job.cfg.select_every, job.catalog) {
+        (0, _) => None,
+        (_, Some(catalog)) => Some(Selector::new(
+            catalog,
+            &job.out,
+            &demonstrated(c),
+            job.cfg.select_episodes,
+            job.resume,
+        )?),
+        (_, None) => {
+            return Err(LearnError::Config {
+                field: "select_every",
+                message: "checkpoint selection rolls the tasks: the job needs the catalog".into(),
+            });
+        }
+    };
+    let mut note = None;
     let started = Instant::now() - std::time::Duration::from_secs_f64(state.wall_s);
     let cfg = &job.cfg;
 
@@ -179,6 +205,7 @@ pub fn distill(
             total: c.len(),
             terms: Terms::default(),
             samples_per_s: done as f64 / enc_t.elapsed().as_secs_f64().max(1e-9),
+            selection: None,
         });
     })?;
     let goal_features = if c.goal_images.is_empty() {
@@ -293,7 +320,35 @@ pub fn distill(
                 total,
                 terms,
                 samples_per_s: rate,
+                selection: note,
             });
+            let due = cfg.select_every > 0
+                && (state.step.is_multiple_of(cfg.select_every) || state.step == total);
+            if stage == Stage::Policy
+                && due
+                && let Some(sel) = selector.as_mut()
+            {
+                let episodes = sel.selection.tasks.len() * sel.selection.episodes;
+                progress(&DistillProgress {
+                    stage: Stage::Validate,
+                    step: state.step,
+                    total: episodes,
+                    terms: Terms::default(),
+                    samples_per_s: 0.0,
+                    selection: note,
+                });
+                let meta = student_meta(&job, &prep, &state);
+                let n = sel.check(state.step, &nets, meta, (&prep.mean, &prep.std), &|| {})?;
+                note = Some(n);
+                progress(&DistillProgress {
+                    stage,
+                    step: state.step,
+                    total,
+                    terms,
+                    samples_per_s: rate,
+                    selection: note,
+                });
+            }
             if job.save_every > 0 && state.step.is_multiple_of(job.save_every) {
                 state.wall_s = started.elapsed().as_secs_f64();
                 save_train(&job.out, &nets, &state, Some((&opt, &opt_file)))?;
@@ -305,23 +360,11 @@ pub fn distill(
     state.stage = Stage::Done;
     state.wall_s = started.elapsed().as_secs_f64();
     save_train(&job.out, &nets, &state, None)?;
+    if let Some(sel) = &selector {
+        sel.restore_best(&nets)?;
+    }
     let student = Student {
-        meta: StudentMeta {
-            format: String::new(),
-            config: cfg.clone(),
-            dims: c.dims,
-            tasks: c.tasks.clone(),
-            suite: job.suite.clone(),
-            episodes_per_task: c.episodes_per_task.clone(),
-            q_norms: prep.q_norms.clone(),
-            dataset: job.dataset.clone(),
-            samples_per_s: state.samples as f64 / state.wall_s.max(1e-9),
-            wall_s: state.wall_s,
-            weights: String::new(),
-            weights_fnv1a: String::new(),
-            command: job.command.clone(),
-            label: job.label.clone(),
-        },
+        meta: student_meta(&job, &prep, &state),
         nets,
         proprio_mean: prep.mean,
         proprio_std: prep.std,
@@ -396,6 +439,7 @@ fn pretrain_encoder(
                 },
                 samples_per_s: (step * cfg.encoder.batch) as f64
                     / t0.elapsed().as_secs_f64().max(1e-9),
+                selection: None,
             });
             !control.wait_or_cancelled()
         },
@@ -410,6 +454,38 @@ fn pretrain_encoder(
 }
 
 /// Each slot's episode ranges, for `start_share`.
+/// The tasks with demonstrations: the ones checkpoint selection rolls
+/// (success elsewhere is incidental to what the student learned).
+fn demonstrated(c: &Corpus) -> Vec<String> {
+    c.tasks
+        .iter()
+        .zip(&c.episodes_per_task)
+        .filter(|&(_, &n)| n > 0)
+        .map(|(t, _)| t.clone())
+        .collect()
+}
+
+/// What `student.json` says about the run so far.
+fn student_meta(job: &DistillJob, prep: &Prepared, state: &TrainState) -> StudentMeta {
+    let c = job.corpus;
+    StudentMeta {
+        format: String::new(),
+        config: job.cfg.clone(),
+        dims: c.dims,
+        tasks: c.tasks.clone(),
+        suite: job.suite.clone(),
+        episodes_per_task: c.episodes_per_task.clone(),
+        q_norms: prep.q_norms.clone(),
+        dataset: job.dataset.clone(),
+        samples_per_s: state.samples as f64 / state.wall_s.max(1e-9),
+        wall_s: state.wall_s,
+        weights: String::new(),
+        weights_fnv1a: String::new(),
+        command: job.command.clone(),
+        label: job.label.clone(),
+    }
+}
+
 fn episodes_of(c: &Corpus) -> Vec<Vec<Range<usize>>> {
     let mut out = vec![Vec::new(); c.tasks.len()];
     for e in &c.episodes {

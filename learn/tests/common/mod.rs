@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use dexlearn::collect::{CollectConfig, collect};
 use dexlearn::expert::{Expert, expert_dir};
-use dexlearn::student::{Corpus, DistillJob, StudentConfig};
+use dexlearn::student::{Corpus, DistillJob, EncoderConfig, Method, StudentConfig};
 use dexlearn::train::Control;
 use dexsim::Catalog;
 
@@ -57,5 +57,34 @@ pub fn job<'a>(
         save_every: 0,
         init: None,
         label: String::new(),
+        catalog: None,
+    }
+}
+
+/// A student small enough to train in seconds.
+#[allow(dead_code)] // not every test crate that shares this module distils
+pub fn tiny_config(method: Method) -> StudentConfig {
+    StudentConfig {
+        method,
+        chunk: 4,
+        codes: 8,
+        code_width: 8,
+        width: 32,
+        heads: 2,
+        layers: 1,
+        decoder_layers: 1,
+        history: 2,
+        tokenizer_steps: 500,
+        steps: 1000,
+        batch: 32,
+        lr: 1e-3,
+        encoder: EncoderConfig {
+            channels: vec![8, 16, 16],
+            features: 32,
+            steps: 200,
+            batch: 32,
+            lr: 1e-3,
+        },
+        ..StudentConfig::default()
     }
 }
