@@ -53,6 +53,18 @@ fn distill(s: &str, method: &str, config: &str, extra: &[&str]) -> serde_json::V
     json(&args)
 }
 
+/// A student config small enough to train in a second, in `dir`.
+fn tiny_student(dir: &Path) -> String {
+    write(
+        dir,
+        "student.toml",
+        &format!(
+            "chunk = 4\ncodes = 8\ncode_width = 8\nwidth = 16\nheads = 2\nlayers = 1\n\
+             decoder_layers = 1\nhistory = 2\ntokenizer_steps = 5\nbatch = 8\n{ENCODER}"
+        ),
+    )
+}
+
 /// `eval --json` of `policy` with two episodes per task.
 fn eval(policy: &Path, extra: &[&str]) -> serde_json::Value {
     let p = policy.to_str().expect("utf8");
@@ -358,14 +370,7 @@ fn polytask_multitask_and_lifelong_then_eval_and_report() {
 fn rendered_training_goals_then_dagger_keeps_them() {
     let dir = session("train-goal-cli");
     let s = dir.to_str().expect("utf8");
-    let cfg = write(
-        &dir,
-        "student.toml",
-        &format!(
-            "chunk = 4\ncodes = 8\ncode_width = 8\nwidth = 16\nheads = 2\nlayers = 1\n\
-             decoder_layers = 1\nhistory = 2\ntokenizer_steps = 5\nbatch = 8\n{ENCODER}"
-        ),
-    );
+    let cfg = tiny_student(&dir);
     let d = distill(s, "bc", &cfg, &["--train-goal", "rendered"]);
     let out = dir.join("students/bc-custom-2");
     assert_eq!(Path::new(d["out"].as_str().expect("out")), out);
@@ -419,14 +424,7 @@ fn rendered_training_goals_then_dagger_keeps_them() {
 fn checkpoint_selection_reports_its_checks() {
     let dir = session("select-cli");
     let s = dir.to_str().expect("utf8");
-    let cfg = write(
-        &dir,
-        "student.toml",
-        &format!(
-            "chunk = 4\ncodes = 8\ncode_width = 8\nwidth = 16\nheads = 2\nlayers = 1\n\
-             decoder_layers = 1\nhistory = 2\ntokenizer_steps = 5\nbatch = 8\n{ENCODER}"
-        ),
-    );
+    let cfg = tiny_student(&dir);
     let d = distill(
         s,
         "bc",

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use dexsim::{Catalog, SeedDomain};
+use dexsim::Catalog;
 
 use crate::baselines::bc_rnn::{BcRnn, BcRnnRollout};
 use crate::baselines::polytask::{PolyTask, PolyTaskRollout};
@@ -41,16 +41,7 @@ pub fn evaluate_bc_rnn(
     };
     let size = model.meta.dims.image;
     evaluate_with(
-        catalog,
-        task,
-        size,
-        episodes,
-        SeedDomain::Eval,
-        base,
-        goal,
-        &start,
-        lead,
-        done,
+        catalog, task, size, episodes, base, goal, &start, lead, done,
     )
 }
 
@@ -71,16 +62,7 @@ pub fn evaluate_polytask(
     };
     let size = model.meta.dims.image;
     evaluate_with(
-        catalog,
-        task,
-        size,
-        episodes,
-        SeedDomain::Eval,
-        base,
-        goal,
-        &start,
-        lead,
-        done,
+        catalog, task, size, episodes, base, goal, &start, lead, done,
     )
 }
 

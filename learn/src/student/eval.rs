@@ -117,17 +117,36 @@ pub struct Lead<'a> {
     pub compare: bool,
 }
 
-/// Roll `episodes` episodes of `task` (seeds `base..` in `domain`: the
-/// evaluation domain, or validation for checkpoint selection) in parallel
-/// with `image_size` images; `done()` after each.
+/// Roll `episodes` evaluation episodes of `task` (seeds `base..` in the
+/// evaluation domain) in parallel with `image_size` images; `done()` after
+/// each.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_with(
     catalog: &Catalog,
     task: &str,
     image_size: usize,
     episodes: usize,
-    domain: SeedDomain,
     base: u64,
+    goal: &GoalSource,
+    start: &StartEpisode<'_>,
+    lead: Option<&Lead<'_>>,
+    done: &(dyn Fn() + Sync),
+) -> Result<TaskEval> {
+    let seeds = (SeedDomain::Eval, base);
+    evaluate_in(
+        catalog, task, image_size, episodes, seeds, goal, start, lead, done,
+    )
+}
+
+/// [`evaluate_with`] on the seeds `base..` of `seeds.0`'s domain
+/// (validation, for checkpoint selection).
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_in(
+    catalog: &Catalog,
+    task: &str,
+    image_size: usize,
+    episodes: usize,
+    (domain, base): (SeedDomain, u64),
     goal: &GoalSource,
     start: &StartEpisode<'_>,
     lead: Option<&Lead<'_>>,
@@ -238,15 +257,6 @@ pub fn evaluate_student(
     };
     let size = student.meta.dims.image;
     evaluate_with(
-        catalog,
-        task,
-        size,
-        episodes,
-        SeedDomain::Eval,
-        base,
-        goal,
-        &start,
-        lead,
-        done,
+        catalog, task, size, episodes, base, goal, &start, lead, done,
     )
 }

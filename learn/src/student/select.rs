@@ -20,7 +20,7 @@ use crate::expert::{read_tensors, write_tensors};
 use crate::fsio::{file_hash, read_json, write_json};
 use crate::student::ckpt::{Student, StudentMeta, load_vars};
 use crate::student::encoder::named_vars;
-use crate::student::eval::{EpisodePolicy, GoalSource, evaluate_with};
+use crate::student::eval::{EpisodePolicy, GoalSource, evaluate_in};
 use crate::student::model::StudentNets;
 use crate::student::policy::StudentRollout;
 
@@ -138,13 +138,12 @@ impl<'a> Selector<'a> {
                     g,
                 )?))
             };
-            let e = evaluate_with(
+            let e = evaluate_in(
                 self.catalog,
                 task,
                 student.meta.dims.image,
                 self.selection.episodes,
-                SeedDomain::Validate,
-                0,
+                (SeedDomain::Validate, 0),
                 &GoalSource::Rendered,
                 &start,
                 None,

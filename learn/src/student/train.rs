@@ -339,15 +339,8 @@ pub fn distill(
                 });
                 let meta = student_meta(&job, &prep, &state);
                 let n = sel.check(state.step, &nets, meta, (&prep.mean, &prep.std), &|| {})?;
+                // The next step's progress carries it.
                 note = Some(n);
-                progress(&DistillProgress {
-                    stage,
-                    step: state.step,
-                    total,
-                    terms,
-                    samples_per_s: rate,
-                    selection: note,
-                });
             }
             if job.save_every > 0 && state.step.is_multiple_of(job.save_every) {
                 state.wall_s = started.elapsed().as_secs_f64();
