@@ -418,8 +418,9 @@ fn rendered_training_goals_then_dagger_keeps_them() {
 }
 
 /// `--select-every` rolls validation episodes during the policy stage,
-/// reports every check and keeps the best; it is refused where it cannot
-/// apply, and a check with no episodes is refused by field name.
+/// reports every check and keeps the best, and `report` shows them; it is
+/// refused where it cannot apply, and a check with no episodes is refused
+/// by field name.
 #[test]
 fn checkpoint_selection_reports_its_checks() {
     let dir = session("select-cli");
@@ -446,6 +447,17 @@ fn checkpoint_selection_reports_its_checks() {
     let text = std::fs::read_to_string(out.join("student.json")).expect("student.json");
     let v: serde_json::Value = serde_json::from_str(&text).expect("json");
     assert_eq!(v["config"]["select_every"], 2);
+    // The report tabulates the checks beside the test success and plots them.
+    eval(&out, &TASKS);
+    let mut args = vec!["report", "--session", s, "--expert-episodes", "1", "--json"];
+    args.extend(TASKS);
+    let rep = json(&args);
+    let row = &rep["selection"][0];
+    assert_eq!(row["selection"], *sel, "{rep}");
+    assert!(row["test"].as_f64().is_some(), "{rep}");
+    let md = rep["markdown"].as_str().expect("markdown");
+    assert!(md.contains("## Checkpoint selection"), "{md}");
+    assert!(dir.join("report/selection.svg").is_file());
 
     let refusals: [(&str, &[&str], &str); 3] = [
         ("dagger", &["--select-every", "2"], "base student"),

@@ -21,6 +21,7 @@ use crate::plot::{BarGroup, XySeries, bars, xy_lines};
 mod per_suite;
 mod pull;
 mod seeds;
+mod selection;
 
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
@@ -107,6 +108,7 @@ struct Report {
     seeds: Vec<seeds::SeedGroup>,
     per_suite: Vec<per_suite::SuiteRow>,
     critic_pull: Vec<pull::PullRow>,
+    selection: Vec<selection::SelectRow>,
     polytask: PolyTaskSection,
 }
 
@@ -591,6 +593,11 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     }
     let critic_pull = pull::rows(&a.session.join("data"), &tasks)?;
     md += &pull::markdown(&critic_pull);
+    let selected = selection::rows(&a.session, &entries, &tasks);
+    md += &selection::markdown(&selected);
+    if let Some(path) = selection::figure(&out, &selected)? {
+        figures.push(path.display().to_string());
+    }
     let polytask = polytask_section(
         &entries,
         lifelong,
@@ -614,6 +621,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
         seeds: seed_groups,
         per_suite,
         critic_pull,
+        selection: selected,
         polytask,
     };
     emit(a.json, &report, |r| {
