@@ -446,7 +446,6 @@ fn pretrain_encoder(
     Ok(())
 }
 
-/// Each slot's episode ranges, for `start_share`.
 /// The tasks with demonstrations: the ones checkpoint selection rolls
 /// (success elsewhere is incidental to what the student learned).
 fn demonstrated(c: &Corpus) -> Vec<String> {
@@ -479,6 +478,7 @@ fn student_meta(job: &DistillJob, prep: &Prepared, state: &TrainState) -> Studen
     }
 }
 
+/// Each slot's episode ranges, for `start_share`.
 fn episodes_of(c: &Corpus) -> Vec<Vec<Range<usize>>> {
     let mut out = vec![Vec::new(); c.tasks.len()];
     for e in &c.episodes {
