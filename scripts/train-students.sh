@@ -259,11 +259,9 @@ for X in opdex bidex; do
   $D report --session "sessions/$X" --suite $X
 done
 
-# 6. Ship BC and ACGD, for dex10, opdex and bidex.
+# 6. Ship BC and ACGD for opdex and bidex (dex10's pair: at the end, with
+#    checkpoint selection).
 for M in acgd bc; do
-  mkdir -p assets/students/$M-dex10
-  cp "$S/students/$M-dex10-100/"{student.json,student.safetensors,losses.csv,eval-dex10-rendered.json} \
-    assets/students/$M-dex10/
   for X in opdex bidex; do
     mkdir -p assets/students/$M-$X
     cp "sessions/$X/students/$M-$X-100/"{student.json,student.safetensors,losses.csv,eval-$X-rendered.json} \
@@ -288,3 +286,26 @@ for SEED in 1 2 3; do
   done
 done
 $D report --session "$S" --suite dex10
+
+# Checkpoint selection by validation rollouts (--select-every 1000: after
+# every 1000 policy steps, 20 validation episodes of each task with
+# demonstrations; the best weights are kept), seeds 1-3 of the
+# start-sampled setting above; acgd-dex10-100 and bc-dex10-100 are the same
+# runs' last weights.
+for SEED in 1 2 3; do
+  for M in acgd bc; do
+    O="$S/students/$M-sel-s$SEED-dex10-100"
+    [ $SEED = 1 ] && O="$S/students/$M-sel-dex10-100"
+    $D distill --method $M "${N[@]}" --no-collect "${ENC[@]}" --select-every 1000 --seed $SEED \
+      --out "$O"
+    $D eval --policy "$O" --suite dex10 --episodes 50
+  done
+done
+$D report --session "$S" --suite dex10
+
+# Ship the dex10 pair: seed 1 with checkpoint selection.
+for M in acgd bc; do
+  mkdir -p assets/students/$M-dex10
+  cp "$S/students/$M-sel-dex10-100/"{student.json,student.safetensors,losses.csv,selection.json,eval-dex10-rendered.json} \
+    assets/students/$M-dex10/
+done
