@@ -18,6 +18,22 @@ N=(--suite dex10 --demos-per-task 100 --session "$S")
 ENC=(--backbone "$S/students/bc-v0-dex10-100/student.safetensors")
 OLD=("${ENC[@]}" --start-share 0)
 
+# ACGD and BC with training seeds 1-3 and the extra flags after the tag,
+# on the bc-v0 encoder, each evaluated: <method><tag>-dex10-100 (seed 1),
+# <method><tag>-s2-dex10-100 and -s3.
+seeds() {
+  local tag=$1
+  shift
+  for SEED in 1 2 3; do
+    for M in acgd bc; do
+      O="$S/students/$M$tag-s$SEED-dex10-100"
+      [ $SEED = 1 ] && O="$S/students/$M$tag-dex10-100"
+      $D distill --method $M "${N[@]}" --no-collect "${ENC[@]}" --seed $SEED "$@" --out "$O"
+      $D eval --policy "$O" --suite dex10 --episodes 50
+    done
+  done
+}
+
 # 1. Demonstrations: 100 successful episodes of each task whose expert
 #    solves it.
 $D collect "${T[@]}" --episodes 100 --session "$S"
@@ -269,22 +285,14 @@ for M in acgd bc; do
   done
 done
 
-# Goal images in training: the shipped dex10 setting trained on each
+# Goal images in training: the start-sampled setting trained on each
 # demonstration's goal image re-rendered from its seed (--train-goal
 # rendered; what eval shows), seeds 1-3 of BC and ACGD. (DAgger above
 # already trains its aggregated episodes on the goal image each rollout was
 # shown.) The shipped students carry the bc-v0 encoder unchanged, so
 # --backbone assets/students/bc-dex10/student.safetensors gives the same
 # encoder without training bc-v0 first.
-for SEED in 1 2 3; do
-  for M in acgd bc; do
-    O="$S/students/$M-rg-s$SEED-dex10-100"
-    [ $SEED = 1 ] && O="$S/students/$M-rg-dex10-100"
-    $D distill --method $M "${N[@]}" --no-collect "${ENC[@]}" --train-goal rendered --seed $SEED \
-      --out "$O"
-    $D eval --policy "$O" --suite dex10 --episodes 50
-  done
-done
+seeds -rg --train-goal rendered
 $D report --session "$S" --suite dex10
 
 # Checkpoint selection by validation rollouts (--select-every 1000: after
@@ -292,15 +300,7 @@ $D report --session "$S" --suite dex10
 # demonstrations; the best weights are kept), seeds 1-3 of the
 # start-sampled setting above; acgd-dex10-100 and bc-dex10-100 are the same
 # runs' last weights.
-for SEED in 1 2 3; do
-  for M in acgd bc; do
-    O="$S/students/$M-sel-s$SEED-dex10-100"
-    [ $SEED = 1 ] && O="$S/students/$M-sel-dex10-100"
-    $D distill --method $M "${N[@]}" --no-collect "${ENC[@]}" --select-every 1000 --seed $SEED \
-      --out "$O"
-    $D eval --policy "$O" --suite dex10 --episodes 50
-  done
-done
+seeds -sel --select-every 1000
 $D report --session "$S" --suite dex10
 
 # Ship the dex10 pair: seed 1 with checkpoint selection.
