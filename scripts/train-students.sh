@@ -251,6 +251,13 @@ $D distill --method dagger --from sessions/bidex/students/bc-bidex-100 --suite b
   --demos-per-task 100 --session sessions/bidex --no-collect --dagger-rounds 6 \
   --out sessions/bidex/students/dagger-r6-bc-bidex-100
 $D eval --policy sessions/bidex/students/dagger-r6-bc-bidex-100 --episodes 50
+# bidex students trained on rendered goal images (seed 1).
+for M in acgd bc; do
+  $D distill --method $M --suite bidex --demos-per-task 100 --session sessions/bidex --no-collect \
+    --backbone "sessions/bidex/students/bc-ss0-bidex-100/student.safetensors" --train-goal rendered \
+    --out "sessions/bidex/students/$M-rg-bidex-100"
+  $D eval --policy "sessions/bidex/students/$M-rg-bidex-100" --episodes 50
+done
 for L in 1 4 10 20; do
   $D eval --policy sessions/bidex/students/bc-ss0-bidex-100 --task switch --episodes 20 --expert-lead $L
 done
